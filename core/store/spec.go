@@ -1,0 +1,89 @@
+package store
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Supplier opens the Backend of one store for one task. It is called when a
+// task is created (on partition assignment) and the Backend is closed when
+// the task is closed.
+type Supplier func(BackendContext) (Backend, error)
+
+// BackendContext tells a Supplier which store instance to open.
+type BackendContext struct {
+	// Store is the store's name, unique in the topology.
+	Store string
+	// Task identifies the task owning this instance, e.g. "0_3" for
+	// sub-topology 0, partition 3.
+	Task string
+	// Partition is the task's partition.
+	Partition int32
+	// Dir is a directory reserved for this store instance (it exists).
+	// Backends that keep files keep them here. Empty for the test driver
+	// and when the application has no state directory.
+	Dir string
+	// Logger is the application's logger.
+	Logger *slog.Logger
+}
+
+// Kind is the shape of a store.
+type Kind uint8
+
+// Store kinds.
+const (
+	KindKeyValue Kind = iota + 1
+	KindWindow
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindKeyValue:
+		return "key-value"
+	case KindWindow:
+		return "window"
+	}
+	return fmt.Sprintf("Kind(%d)", k)
+}
+
+// Spec declares a store of a topology: its name, the backend that holds it,
+// whether it is changelogged, and the typed view processors get. Build one
+// with KeyValue or Windows and add it to a topology with kstreams.AddStore.
+type Spec struct {
+	name     string
+	kind     Kind
+	supplier Supplier
+	logged   bool
+	segment  time.Duration // window stores only
+	open     func(Backend, string) any
+}
+
+// Name returns the store's name.
+func (s *Spec) Name() string { return s.name }
+
+// Kind returns the store's shape.
+func (s *Spec) Kind() Kind { return s.kind }
+
+// Supplier returns the function that opens the store's Backend.
+func (s *Spec) Supplier() Supplier { return s.supplier }
+
+// Logged reports whether writes to the store are recorded in a changelog
+// topic (the default).
+func (s *Spec) Logged() bool { return s.logged }
+
+// Open returns the typed store (a KeyValueStore or WindowStore) over b.
+// topic is the name serializers see: the changelog topic, or the store name
+// when the store is not logged.
+func (s *Spec) Open(b Backend, topic string) any { return s.open(b, topic) }
+
+// SpecOption configures a Spec.
+type SpecOption func(*Spec)
+
+// WithoutChangelog disables the store's changelog topic. Use it for backends
+// that are durable by themselves (remote stores) or for state that may be
+// lost: without a changelog, a store's contents do not follow its partition
+// to another instance.
+func WithoutChangelog() SpecOption {
+	return func(s *Spec) { s.logged = false }
+}
