@@ -1,0 +1,17 @@
+module github.com/kstreams-go/kstreams/serde/avro
+
+go 1.26.0
+
+replace github.com/kstreams-go/kstreams/core => ../../core
+
+require (
+	github.com/hamba/avro/v2 v2.31.0
+	github.com/twmb/franz-go/pkg/sr v1.8.0
+)
+
+require (
+	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
+	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
+	github.com/modern-go/reflect2 v1.0.2 // indirect
+)

@@ -1,0 +1,7 @@
+module github.com/kstreams-go/kstreams/serde/proto
+
+go 1.26.0
+
+require github.com/twmb/franz-go/pkg/sr v1.8.0
+
+replace github.com/kstreams-go/kstreams/core => ../../core
