@@ -2,8 +2,17 @@ module github.com/kstreams-go/kstreams/serde/msgpack
 
 go 1.26.0
 
-require github.com/vmihailenco/msgpack/v5 v5.4.1
+require (
+	github.com/kstreams-go/kstreams/core v0.0.0-00010101000000-000000000000
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+)
 
-require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)
 
 replace github.com/kstreams-go/kstreams/core => ../../core

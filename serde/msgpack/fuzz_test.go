@@ -1,0 +1,90 @@
+package msgpack_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	upstream "github.com/vmihailenco/msgpack/v5"
+
+	"github.com/kstreams-go/kstreams/serde/msgpack"
+)
+
+// FuzzDeserialize checks that Deserialize never panics, that what it accepts
+// survives a round trip, and that its validation pass agrees with the
+// upstream decoder on which inputs are one well-formed value.
+func FuzzDeserialize(f *testing.F) {
+	s := msgpack.New[Record]()
+	sa := msgpack.New[Record](msgpack.ArrayStructs())
+	anyS := msgpack.New[any]()
+	for _, ser := range []*msgpack.Serde[Record]{s, sa} {
+		good, err := ser.Serialize(nil, "t", nil, sampleRecord())
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(good)
+		for _, n := range []int{0, 1, len(good) / 3, len(good) / 2, len(good) - 1} {
+			f.Add(good[:n])
+		}
+	}
+	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xc7, 0x01, 0xff, 0x00})
+	f.Add([]byte{0xd6, 0xff, 0, 0, 0, 1}) // a timestamp ext
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 8 {
+		b := make([]byte, rng.IntN(64))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Differential check of the validation pass, through the any serde
+		// (which only adds type decoding on top of it): upstream's Skip must
+		// consume exactly the data whenever validation accepts it.
+		_, anyErr := anyS.Deserialize("t", nil, data)
+		if anyErr == nil {
+			dec := upstream.NewDecoder(bytes.NewReader(data))
+			if err := dec.Skip(); err != nil {
+				t.Fatalf("accepted %x, but upstream cannot skip it: %v", data, err)
+			}
+		}
+
+		v, err := s.Deserialize("t", nil, data)
+		if err != nil {
+			return
+		}
+		if anyErr != nil {
+			t.Fatalf("accepted as Record but not as any: %v", anyErr)
+		}
+		for _, ser := range []*msgpack.Serde[Record]{s, sa} {
+			b, err := ser.Serialize(nil, "t", nil, v)
+			if err != nil {
+				t.Fatalf("re-encoding %+v: %v", v, err)
+			}
+			w, err := s.Deserialize("t", nil, b)
+			if err != nil {
+				t.Fatalf("decoding re-encoded %x: %v", b, err)
+			}
+			if !reflect.DeepEqual(normalize(v), normalize(w)) {
+				t.Fatalf("round trip changed the value: %+v -> %+v", v, w)
+			}
+		}
+	})
+}
+
+// normalize maps an empty Tags to nil and NaNs to a fixed value, which
+// compare unequal to themselves.
+func normalize(r Record) Record {
+	if len(r.Tags) == 0 {
+		r.Tags = nil
+	}
+	if r.Score != r.Score {
+		r.Score = -1
+	}
+	if r.Balance != r.Balance {
+		r.Balance = -1
+	}
+	return r
+}
