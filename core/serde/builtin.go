@@ -77,8 +77,13 @@ func (e *SizeError) Error() string {
 type bytesSerde struct{}
 
 func (bytesSerde) Serialize(dst []byte, _ string, _ []Header, v []byte) ([]byte, error) {
-	if v == nil && len(dst) == 0 {
-		return nil, nil
+	if len(dst) == 0 {
+		if v == nil {
+			return nil, nil // a Kafka null
+		}
+		if dst == nil {
+			dst = make([]byte, 0, len(v)) // empty, not null
+		}
 	}
 	return append(dst, v...), nil
 }

@@ -1,0 +1,167 @@
+package kstreams
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kstreams-go/kstreams/core/internal/graph"
+)
+
+// ProcessOption configures a processor node.
+type ProcessOption func(*graph.Node)
+
+// WithStores attaches the named stores to the processor; it may then get
+// them from its ProcessorContext (see GetStore). Processors sharing a store
+// belong to the same sub-topology, so their source topics must be
+// co-partitioned.
+func WithStores(names ...string) ProcessOption {
+	return func(n *graph.Node) { n.Stores = append(n.Stores, names...) }
+}
+
+// Process adds a processor node reading parent's output. newProcessor is
+// called once per task to create the task's processor.
+func Process[KIn, VIn, KOut, VOut any](parent Node[KIn, VIn], name string, newProcessor func() Processor[KIn, VIn, KOut, VOut], opts ...ProcessOption) Node[KOut, VOut] {
+	return processMany(name, []Node[KIn, VIn]{parent}, newProcessor, opts)
+}
+
+// Merge adds a node that forwards the records of all parents unchanged: a
+// processor with several parents.
+func Merge[K, V any](name string, parents ...Node[K, V]) Node[K, V] {
+	return processMany(name, parents, func() Processor[K, V, K, V] { return &mergeProcessor[K, V]{} }, nil)
+}
+
+type mergeProcessor[K, V any] struct {
+	pc ProcessorContext[K, V]
+}
+
+func (m *mergeProcessor[K, V]) Init(pc ProcessorContext[K, V]) error { m.pc = pc; return nil }
+func (m *mergeProcessor[K, V]) Close() error                         { return nil }
+func (m *mergeProcessor[K, V]) Process(ctx context.Context, r Record[K, V]) error {
+	return m.pc.Forward(ctx, r)
+}
+
+func processMany[KIn, VIn, KOut, VOut any](name string, parents []Node[KIn, VIn], newProcessor func() Processor[KIn, VIn, KOut, VOut], opts []ProcessOption) Node[KOut, VOut] {
+	b, defs := parentDefs(name, parents...)
+	if b == nil {
+		// No usable parent handle: there is no Builder to report to. A
+		// handle without a Builder makes the error surface at its first use.
+		return Node[KOut, VOut]{}
+	}
+	if newProcessor == nil {
+		b.errorf("processor %q has a nil constructor", name)
+	}
+	d := b.add(name, graph.KindProcessor, defs)
+	if d == nil {
+		return Node[KOut, VOut]{b: b}
+	}
+	for _, o := range opts {
+		o(&d.Node)
+	}
+	d.instantiate = func(in *instance) (any, error) {
+		p := newProcessor()
+		if p == nil {
+			return nil, fmt.Errorf("processor constructor returned nil")
+		}
+		pc := &procContext[KOut, VOut]{node: name, env: in.env, children: childReceivers[KOut, VOut](in, d), stores: d.Stores}
+		if err := p.Init(pc); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		in.closers = append(in.closers, func() error {
+			if err := p.Close(); err != nil {
+				return fmt.Errorf("processor %s: close: %w", name, err)
+			}
+			return nil
+		})
+		return &processorNode[KIn, VIn, KOut, VOut]{name: name, proc: p}, nil
+	}
+	return Node[KOut, VOut]{b: b, def: d}
+}
+
+type processorNode[KIn, VIn, KOut, VOut any] struct {
+	name string
+	proc Processor[KIn, VIn, KOut, VOut]
+}
+
+func (n *processorNode[KIn, VIn, KOut, VOut]) receive(ctx context.Context, r Record[KIn, VIn]) error {
+	if err := n.proc.Process(ctx, r); err != nil {
+		return graph.WrapNode(n.name, graph.StageProcess, err)
+	}
+	return nil
+}
+
+// ProcessFunc is a stateless processor written as one function. It gets the
+// context of its node to forward records.
+type ProcessFunc[KIn, VIn, KOut, VOut any] func(ctx context.Context, pc ProcessorContext[KOut, VOut], r Record[KIn, VIn]) error
+
+// Func adds a processor node that calls fn for each record.
+func Func[KIn, VIn, KOut, VOut any](parent Node[KIn, VIn], name string, fn ProcessFunc[KIn, VIn, KOut, VOut], opts ...ProcessOption) Node[KOut, VOut] {
+	return Process(parent, name, func() Processor[KIn, VIn, KOut, VOut] { return &funcProcessor[KIn, VIn, KOut, VOut]{fn: fn} }, opts...)
+}
+
+type funcProcessor[KIn, VIn, KOut, VOut any] struct {
+	fn ProcessFunc[KIn, VIn, KOut, VOut]
+	pc ProcessorContext[KOut, VOut]
+}
+
+func (f *funcProcessor[KIn, VIn, KOut, VOut]) Init(pc ProcessorContext[KOut, VOut]) error {
+	f.pc = pc
+	return nil
+}
+func (f *funcProcessor[KIn, VIn, KOut, VOut]) Close() error { return nil }
+func (f *funcProcessor[KIn, VIn, KOut, VOut]) Process(ctx context.Context, r Record[KIn, VIn]) error {
+	return f.fn(ctx, f.pc, r)
+}
+
+// Map adds a node that transforms each record into one record.
+func Map[KIn, VIn, KOut, VOut any](parent Node[KIn, VIn], name string, fn func(Record[KIn, VIn]) (Record[KOut, VOut], error)) Node[KOut, VOut] {
+	return Func(parent, name, func(ctx context.Context, pc ProcessorContext[KOut, VOut], r Record[KIn, VIn]) error {
+		out, err := fn(r)
+		if err != nil {
+			return err
+		}
+		return pc.Forward(ctx, out)
+	})
+}
+
+// MapValues adds a node that transforms each record's value, keeping its
+// key, timestamp, headers and origin.
+func MapValues[K, VIn, VOut any](parent Node[K, VIn], name string, fn func(VIn) (VOut, error)) Node[K, VOut] {
+	return Func(parent, name, func(ctx context.Context, pc ProcessorContext[K, VOut], r Record[K, VIn]) error {
+		v, err := fn(r.Value)
+		if err != nil {
+			return err
+		}
+		return pc.Forward(ctx, WithValue(r, v))
+	})
+}
+
+// Filter adds a node that forwards the records for which keep returns true.
+func Filter[K, V any](parent Node[K, V], name string, keep func(Record[K, V]) bool) Node[K, V] {
+	return Func(parent, name, func(ctx context.Context, pc ProcessorContext[K, V], r Record[K, V]) error {
+		if !keep(r) {
+			return nil
+		}
+		return pc.Forward(ctx, r)
+	})
+}
+
+// FlatMap adds a node that transforms each record into zero or more records.
+func FlatMap[KIn, VIn, KOut, VOut any](parent Node[KIn, VIn], name string, fn func(Record[KIn, VIn]) ([]Record[KOut, VOut], error)) Node[KOut, VOut] {
+	return Func(parent, name, func(ctx context.Context, pc ProcessorContext[KOut, VOut], r Record[KIn, VIn]) error {
+		out, err := fn(r)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if err := pc.Forward(ctx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ForEach adds a terminal node that calls fn for each record.
+func ForEach[K, V any](parent Node[K, V], name string, fn func(Record[K, V]) error) {
+	Func(parent, name, func(_ context.Context, _ ProcessorContext[K, V], r Record[K, V]) error { return fn(r) })
+}

@@ -1,0 +1,93 @@
+package kstreams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/internal/graph"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// SourceOption configures a source node.
+type SourceOption[K, V any] func(*sourceConfig[K, V])
+
+type sourceConfig[K, V any] struct {
+	extract func(Record[K, V]) (time.Time, error)
+}
+
+// WithTimestampExtractor sets the source's event time from the deserialized
+// record (for example from a field of the value). The record passed in
+// carries the Kafka record timestamp. An error fails the record like a
+// deserialization error. Default: the Kafka record timestamp.
+func WithTimestampExtractor[K, V any](fn func(Record[K, V]) (time.Time, error)) SourceOption[K, V] {
+	return func(c *sourceConfig[K, V]) { c.extract = fn }
+}
+
+// Source adds a node reading topics, decoding keys and values with the given
+// serdes. A source may read several topics; a topic is read by one source.
+func Source[K, V any](b *Builder, name string, topics []string, keys serde.Serde[K], values serde.Serde[V], opts ...SourceOption[K, V]) Node[K, V] {
+	var cfg sourceConfig[K, V]
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if len(topics) == 0 {
+		b.errorf("source %q reads no topic", name)
+	}
+	if keys == nil || values == nil {
+		b.errorf("source %q has a nil serde", name)
+	}
+	d := b.add(name, graph.KindSource, nil)
+	if d == nil {
+		return Node[K, V]{b: b}
+	}
+	d.Topics = append([]string(nil), topics...)
+	d.instantiate = func(in *instance) (any, error) {
+		s := &sourceNode[K, V]{name: name, env: in.env, keys: keys, values: values, extract: cfg.extract,
+			children: childReceivers[K, V](in, d)}
+		for _, t := range topics {
+			in.sources[t] = s.process
+		}
+		return nil, nil
+	}
+	return Node[K, V]{b: b, def: d}
+}
+
+type sourceNode[K, V any] struct {
+	name     string
+	env      graph.Env
+	keys     serde.Serde[K]
+	values   serde.Serde[V]
+	extract  func(Record[K, V]) (time.Time, error)
+	children []namedReceiver[K, V]
+}
+
+func (s *sourceNode[K, V]) process(ctx context.Context, raw *kgo.Record) error {
+	k, err := s.keys.Deserialize(raw.Topic, raw.Headers, raw.Key)
+	if err != nil {
+		return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("key: %w", err)}
+	}
+	v, err := s.values.Deserialize(raw.Topic, raw.Headers, raw.Value)
+	if err != nil {
+		return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("value: %w", err)}
+	}
+	r := Record[K, V]{
+		Key: k, Value: v, Timestamp: raw.Timestamp, Headers: raw.Headers,
+		Origin: Origin{Topic: raw.Topic, Partition: raw.Partition, Offset: raw.Offset},
+	}
+	if s.extract != nil {
+		ts, err := s.extract(r)
+		if err != nil {
+			return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("timestamp extractor: %w", err)}
+		}
+		r.Timestamp = ts
+	}
+	s.env.ObserveTimestamp(r.Timestamp)
+	for i := range s.children {
+		if err := s.children[i].recv.receive(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
