@@ -44,7 +44,9 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	kstreams.Source(b, "", []string{"t3"}, serde.String, serde.String)
 	kstreams.Source(b, "none", nil, serde.String, serde.String)
 	kstreams.Filter(a, "f", func(kstreams.Record[string, string]) bool { return true })
-	kstreams.Func(a, "p", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error { return nil },
+	kstreams.Func(a, "p", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
+		return nil
+	},
 		kstreams.WithStores("missing"))
 	kstreams.Sink(a, "s", "", serde.String, serde.String)
 	_, err := b.Build()
@@ -70,7 +72,9 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 func TestSubtopologiesAndDescriptions(t *testing.T) {
 	b := kstreams.NewBuilder()
 	kstreams.AddStore(b, store.KeyValue("shared", serde.String, serde.String, memory.Supplier()))
-	noop := func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error { return nil }
+	noop := func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
+		return nil
+	}
 	// orders and payments join through the shared store: one sub-topology.
 	orders := kstreams.Source(b, "orders", []string{"orders"}, serde.String, serde.String)
 	payments := kstreams.Source(b, "payments", []string{"payments"}, serde.String, serde.String)
