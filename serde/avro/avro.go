@@ -36,9 +36,12 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 )
 
-// Default decoding limits. See [MaxByteSliceSize] and [MaxSliceAllocSize].
+// Default decoding limits.
 const (
-	DefaultMaxByteSliceSize  = 1 << 20
+	// DefaultMaxByteSliceSize is the default of [MaxByteSliceSize]: 1 MiB.
+	DefaultMaxByteSliceSize = 1 << 20
+	// DefaultMaxSliceAllocSize is the default of [MaxSliceAllocSize]: about
+	// a million elements.
 	DefaultMaxSliceAllocSize = 1 << 20
 )
 
