@@ -17,14 +17,15 @@ import (
 type Builder struct {
 	nodes  []*nodeDef
 	byName map[string]*nodeDef
-	stores []*store.Spec
-	errs   []error
-	built  bool
+	stores  []*store.Spec
+	managed map[string]int32 // topics the application creates (Through), with partition counts
+	errs    []error
+	built   bool
 }
 
 // NewBuilder returns an empty Builder.
 func NewBuilder() *Builder {
-	return &Builder{byName: map[string]*nodeDef{}}
+	return &Builder{byName: map[string]*nodeDef{}, managed: map[string]int32{}}
 }
 
 // Node is a typed handle to a node whose output records are Record[K, V].
@@ -228,7 +229,7 @@ func checkCycles(nodes []*nodeDef) error {
 // compile links the graph nodes and computes sub-topologies: the connected
 // components of nodes joined by edges and by shared stores.
 func (b *Builder) compile(storeByName map[string]*store.Spec) *graph.Topology {
-	g := &graph.Topology{Stores: b.stores}
+	g := &graph.Topology{Stores: b.stores, ManagedTopics: b.managed}
 	idx := map[*nodeDef]int{}
 	parent := make([]int, len(b.nodes))
 	for i, n := range b.nodes {

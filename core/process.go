@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
+	"github.com/kstreams-go/kstreams/core/serde"
 )
 
 // ProcessOption configures a processor node.
@@ -164,4 +165,23 @@ func FlatMap[KIn, VIn, KOut, VOut any](parent Node[KIn, VIn], name string, fn fu
 // ForEach adds a terminal node that calls fn for each record.
 func ForEach[K, V any](parent Node[K, V], name string, fn func(Record[K, V]) error) {
 	Func(parent, name, func(_ context.Context, _ ProcessorContext[K, V], r Record[K, V]) error { return fn(r) })
+}
+
+// Through writes parent's records to topic and reads them back as a new
+// source: a repartition. Records are partitioned by key, so the nodes after
+// Through see every record of a key in one task, which stateful processing
+// by a new key (counting words of lines, say) needs. The application creates
+// topic with the given number of partitions if it does not exist. The
+// processing before and after Through are separate sub-topologies, linked
+// only by the topic.
+func Through[K, V any](parent Node[K, V], name, topic string, partitions int32, keys serde.Serde[K], values serde.Serde[V]) Node[K, V] {
+	Sink(parent, name+"-sink", topic, keys, values)
+	if parent.b == nil {
+		return Node[K, V]{}
+	}
+	if partitions <= 0 {
+		parent.b.errorf("through %q: partition count must be positive, got %d", name, partitions)
+	}
+	parent.b.managed[topic] = partitions
+	return Source(parent.b, name, []string{topic}, keys, values)
 }

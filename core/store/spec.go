@@ -51,12 +51,13 @@ func (k Kind) String() string {
 // whether it is changelogged, and the typed view processors get. Build one
 // with KeyValue or Windows and add it to a topology with kstreams.AddStore.
 type Spec struct {
-	name     string
-	kind     Kind
-	supplier Supplier
-	logged   bool
-	segment  time.Duration // window stores only
-	open     func(Backend, string) any
+	name      string
+	kind      Kind
+	supplier  Supplier
+	logged    bool
+	segment   time.Duration // window stores only
+	retention time.Duration // window stores only
+	open      func(Backend, string) any
 }
 
 // Name returns the store's name.
@@ -71,6 +72,12 @@ func (s *Spec) Supplier() Supplier { return s.supplier }
 // Logged reports whether writes to the store are recorded in a changelog
 // topic (the default).
 func (s *Spec) Logged() bool { return s.logged }
+
+// Retention returns a window store's retention; ok is false for key-value
+// stores.
+func (s *Spec) Retention() (d time.Duration, ok bool) {
+	return s.retention, s.kind == KindWindow
+}
 
 // Open returns the typed store (a KeyValueStore or WindowStore) over b.
 // topic is the name serializers see: the changelog topic, or the store name

@@ -65,7 +65,7 @@ func WithSegmentInterval(d time.Duration) SpecOption {
 // Windows declares a window store named name keeping windows for retention
 // (which must cover the window size plus the grace period).
 func Windows[K, V any](name string, retention time.Duration, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) *Spec {
-	s := &Spec{name: name, kind: KindWindow, supplier: supplier, logged: true}
+	s := &Spec{name: name, kind: KindWindow, supplier: supplier, logged: true, retention: retention}
 	for _, o := range opts {
 		o(s)
 	}

@@ -43,6 +43,9 @@ type Topology struct {
 	Nodes         []*Node // parents before children
 	Stores        []*store.Spec
 	Subtopologies []*Subtopology
+	// ManagedTopics are topics the application creates if missing, with
+	// their partition counts (repartition topics).
+	ManagedTopics map[string]int32
 }
 
 // Subtopology is a connected part of a topology: the nodes reachable from

@@ -1,0 +1,194 @@
+package kstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/internal/graph"
+	"github.com/kstreams-go/kstreams/core/internal/runtime"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// App runs a Topology on Kafka. Create it with NewApp and start it with Run.
+//
+// Delivery is at-least-once: an input record's offset is committed only after
+// every record produced for it and for the records before it in its partition
+// is acknowledged by the brokers and its state changes are durable (logged to
+// the store's changelog). After a crash, records since the last commit are
+// processed again: their effects may repeat, never vanish.
+type App struct {
+	topo *Topology
+	cfg  runtime.Config
+	rt   *runtime.Runtime
+}
+
+// Option configures an App.
+type Option func(*App) error
+
+// WithBrokers sets the seed brokers ("host:port"). Required, unless the
+// brokers come from kgo options (WithKgoOptions with kgo.SeedBrokers). For
+// an in-process cluster without installing Kafka, see package
+// github.com/kstreams-go/kstreams/core/embedded.
+func WithBrokers(brokers ...string) Option {
+	return func(a *App) error { a.cfg.Brokers = append(a.cfg.Brokers, brokers...); return nil }
+}
+
+// WithApplicationID sets the application id (required): the consumer group
+// id, and the prefix of the application's internal topics
+// ("<id>-<store>-changelog"). Instances with the same id share the work.
+func WithApplicationID(id string) Option {
+	return func(a *App) error {
+		if id == "" {
+			return errors.New("empty application id")
+		}
+		a.cfg.AppID = id
+		return nil
+	}
+}
+
+// WithStateDir sets the directory where stores that keep files (Pebble, for
+// example) live, as <dir>/<application id>/<task>/<store>. Default: none,
+// which only backends without files (in-memory, remote) accept.
+func WithStateDir(dir string) Option {
+	return func(a *App) error { a.cfg.StateDir = dir; return nil }
+}
+
+// WithCommitInterval sets how often processed offsets are committed
+// (default 5s). A commit waits for all produced records to be acknowledged,
+// so shorter intervals cost throughput; longer ones mean more records
+// reprocessed after a crash.
+func WithCommitInterval(d time.Duration) Option {
+	return func(a *App) error {
+		if d <= 0 {
+			return fmt.Errorf("commit interval must be positive, got %v", d)
+		}
+		a.cfg.CommitInterval = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(a *App) error { a.cfg.Logger = l; return nil }
+}
+
+// WithKgoOptions passes options to the franz-go client, after kstreams' own
+// (so they win): TLS (kgo.DialTLSConfig), SASL (kgo.SASL), client id, fetch
+// and produce tuning, and any other franz-go setting. Options that change
+// how kstreams consumes (group, topics, balancers, auto-commit) break it.
+func WithKgoOptions(opts ...kgo.Opt) Option {
+	return func(a *App) error { a.cfg.KgoOpts = append(a.cfg.KgoOpts, opts...); return nil }
+}
+
+// WithReplicationFactor sets the replication factor of the internal topics
+// the application creates (default: the broker's default).
+func WithReplicationFactor(n int16) Option {
+	return func(a *App) error { a.cfg.ReplicationFactor = n; return nil }
+}
+
+// ErrorPolicy says what happens to a record whose processing failed.
+type ErrorPolicy struct {
+	p runtime.Policy
+}
+
+// FailOnError stops the application with an error that names the record's
+// topic, partition and offset. The record is not committed: a restart tries
+// it again. This is the default for every stage.
+func FailOnError() ErrorPolicy { return ErrorPolicy{runtime.Policy{Action: runtime.Fail}} }
+
+// SkipOnError logs the failed record (topic, partition, offset, error),
+// counts it (AppStats.Skipped) and moves on.
+func SkipOnError() ErrorPolicy { return ErrorPolicy{runtime.Policy{Action: runtime.Skip}} }
+
+// DeadLetterOnError writes the failed record to topic and moves on: the
+// original key, value, timestamp and headers, plus headers
+// kstreams.error.{stage,message,node} and kstreams.source.{topic,partition,
+// offset,timestamp}. The topic is created if it does not exist. For
+// production errors the dead letter is the record that could not be
+// produced.
+func DeadLetterOnError(topic string) ErrorPolicy {
+	return ErrorPolicy{runtime.Policy{Action: runtime.DeadLetter, Topic: topic}}
+}
+
+func (a *App) setPolicy(stage graph.Stage, p ErrorPolicy) error {
+	if p.p.Action == runtime.DeadLetter && p.p.Topic == "" {
+		return fmt.Errorf("dead-letter policy for %s errors has no topic", stage)
+	}
+	a.cfg.Policies[stage] = p.p
+	return nil
+}
+
+// WithDeserializationErrors sets the policy for records whose key or value
+// cannot be decoded by the source's serdes (or whose timestamp extractor
+// fails).
+func WithDeserializationErrors(p ErrorPolicy) Option {
+	return func(a *App) error { return a.setPolicy(graph.StageDeserialize, p) }
+}
+
+// WithProcessingErrors sets the policy for records for which a processor
+// returned an error (or a sink could not encode the output).
+func WithProcessingErrors(p ErrorPolicy) Option {
+	return func(a *App) error { return a.setPolicy(graph.StageProcess, p) }
+}
+
+// WithProductionErrors sets the policy for output records the brokers
+// refused after franz-go's retries (too large, not authorized, ...).
+func WithProductionErrors(p ErrorPolicy) Option {
+	return func(a *App) error { return a.setPolicy(graph.StageProduce, p) }
+}
+
+// RestoreProgress reports the restoration of one store of one task from its
+// changelog: at the start, every few seconds, and when done.
+type RestoreProgress = runtime.RestoreProgress
+
+// WithRestoreListener calls fn with restoration progress, for example to
+// export metrics. fn must return quickly.
+func WithRestoreListener(fn func(RestoreProgress)) Option {
+	return func(a *App) error { a.cfg.OnRestore = fn; return nil }
+}
+
+// NewApp returns an App that runs t with the given options.
+func NewApp(t *Topology, opts ...Option) (*App, error) {
+	if t == nil {
+		return nil, errors.New("kstreams: NewApp: nil topology")
+	}
+	a := &App{topo: t, cfg: runtime.Config{Topology: t.g, Policies: map[graph.Stage]runtime.Policy{}}}
+	for _, o := range opts {
+		if err := o(a); err != nil {
+			return nil, fmt.Errorf("kstreams: NewApp: %w", err)
+		}
+	}
+	if a.cfg.AppID == "" {
+		return nil, errors.New("kstreams: NewApp: no application id: pass kstreams.WithApplicationID")
+	}
+	if len(a.cfg.Brokers) == 0 && len(a.cfg.KgoOpts) == 0 {
+		return nil, errors.New("kstreams: NewApp: no brokers: pass kstreams.WithBrokers(\"host:9092\") for a Kafka cluster, " +
+			"or start an in-process cluster with embedded.NewCluster (package github.com/kstreams-go/kstreams/core/embedded) and pass its Brokers()")
+	}
+	rt, err := runtime.New(a.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kstreams: NewApp: %w", err)
+	}
+	a.rt = rt
+	return a, nil
+}
+
+// Run joins the group, processes until ctx is done, and shuts down
+// gracefully: processing stops between records, everything processed is
+// flushed and committed, records polled but not processed are left for the
+// next owner, and the instance leaves the group. It returns nil after a
+// shutdown caused by ctx, or the fatal error that stopped it.
+//
+// An App runs once.
+func (a *App) Run(ctx context.Context) error {
+	return a.rt.Run(ctx)
+}
+
+// AppStats are an App's counters.
+type AppStats = runtime.Stats
+
+// Stats returns the App's counters.
+func (a *App) Stats() AppStats { return a.rt.Stats() }

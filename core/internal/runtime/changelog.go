@@ -1,0 +1,288 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// changelogBackend logs every write of a store to the store's changelog
+// topic, at the task's partition, then applies it to the backend.
+//
+// Range deletions are not logged: they are how window stores drop expired
+// segments, and the changelog of a window store expires the same records by
+// its own retention (cleanup.policy=compact,delete). A restored window store
+// drops what is expired again at its first write.
+type changelogBackend struct {
+	store.Backend
+	topic     string
+	partition int32
+	produce   func(*kgo.Record)
+
+	mu      sync.Mutex
+	slab    []byte
+	records []kgo.Record
+}
+
+func (c *changelogBackend) log(key, value []byte, tombstone bool) {
+	c.mu.Lock()
+	if len(c.records) == 0 {
+		c.records = make([]kgo.Record, 256)
+	}
+	r := &c.records[0]
+	c.records = c.records[1:]
+	n := len(key) + len(value)
+	var buf []byte
+	if n > 8<<10 {
+		buf = make([]byte, 0, n)
+	} else {
+		if cap(c.slab)-len(c.slab) < n {
+			c.slab = make([]byte, 0, 64<<10)
+		}
+		buf = c.slab[len(c.slab):len(c.slab)]
+		c.slab = c.slab[:len(c.slab)+n]
+	}
+	buf = append(append(buf, key...), value...)
+	c.mu.Unlock()
+	r.Topic, r.Partition = c.topic, c.partition
+	r.Key = buf[:len(key):len(key)]
+	if !tombstone {
+		r.Value = buf[len(key):]
+		if r.Value == nil {
+			r.Value = []byte{}
+		}
+	}
+	c.produce(r)
+}
+
+func (c *changelogBackend) Set(key, value []byte) error {
+	if err := c.Backend.Set(key, value); err != nil {
+		return err
+	}
+	c.log(key, value, false)
+	return nil
+}
+
+func (c *changelogBackend) Delete(key []byte) error {
+	if err := c.Backend.Delete(key); err != nil {
+		return err
+	}
+	c.log(key, nil, true)
+	return nil
+}
+
+func (c *changelogBackend) Write(b *store.Batch) error {
+	if err := c.Backend.Write(b); err != nil {
+		return err
+	}
+	for _, op := range b.Ops() {
+		switch op.Kind {
+		case store.OpSet:
+			c.log(op.Key, op.Value, false)
+		case store.OpDelete:
+			c.log(op.Key, nil, true)
+		}
+	}
+	return nil
+}
+
+// checkpointFile is where a persistent store records the changelog offset
+// its flushed data covers.
+func checkpointFile(dir string) string { return filepath.Join(dir, ".changelog-offset") }
+
+// readCheckpoint returns the changelog offset recorded in dir, or -1.
+func readCheckpoint(dir string) (int64, error) {
+	b, err := os.ReadFile(checkpointFile(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n < 0 {
+		return -1, fmt.Errorf("corrupt checkpoint file %s: %q", checkpointFile(dir), b)
+	}
+	return n, nil
+}
+
+// writeCheckpoint records offset atomically (write to a temporary file,
+// sync, rename).
+func writeCheckpoint(dir string, offset int64) error {
+	tmp := checkpointFile(dir) + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(strconv.FormatInt(offset, 10) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, checkpointFile(dir))
+}
+
+// RestoreProgress describes the restoration of one store of one task.
+type RestoreProgress struct {
+	Store     string
+	Task      string
+	Topic     string
+	Partition int32
+	Start     int64 // first changelog offset to restore
+	End       int64 // changelog end offset when restoration began
+	Restored  int64 // records applied so far
+	Elapsed   time.Duration
+	Done      bool
+}
+
+// restore replays the changelog partition from start up to its current end
+// into b, in large batches, then flushes b.
+func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgress) (int64, error) {
+	end, err := r.endOffset(ctx, p.Topic, p.Partition)
+	if err != nil {
+		return 0, err
+	}
+	p.End = end
+	if p.Start < 0 {
+		p.Start = 0
+	}
+	if p.Start > p.End {
+		// The checkpoint claims more than the topic holds: the topic was
+		// deleted and recreated. The local data cannot be trusted.
+		return 0, fmt.Errorf("checkpoint of store %s (task %s) is at offset %d but changelog %s/%d ends at %d: delete the store directory to restore from scratch",
+			p.Store, p.Task, p.Start, p.Topic, p.Partition, p.End)
+	}
+	started := time.Now()
+	r.reportRestore(p)
+	if p.Start == p.End {
+		p.Done = true
+		r.reportRestore(p)
+		return p.End, nil
+	}
+	cl, err := kgo.NewClient(append(r.baseOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.Topic: {p.Partition: kgo.NewOffset().At(p.Start)}}),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
+	)...)
+	if err != nil {
+		return 0, fmt.Errorf("restore client for %s: %w", p.Topic, err)
+	}
+	defer cl.Close()
+	var batch store.Batch
+	next := p.Start
+	lastLog := started
+	for next < p.End {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		var ferr error
+		fs.EachError(func(t string, part int32, err error) { ferr = fmt.Errorf("fetching changelog %s/%d: %w", t, part, err) })
+		if ferr != nil {
+			return 0, ferr
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset >= p.End {
+				return
+			}
+			if rec.Value == nil {
+				batch.Delete(rec.Key)
+			} else {
+				batch.Set(rec.Key, rec.Value)
+			}
+			next = rec.Offset + 1
+		})
+		if batch.Len() >= 10000 || next >= p.End {
+			if err := b.Write(&batch); err != nil {
+				return 0, fmt.Errorf("applying changelog %s/%d to store %s: %w", p.Topic, p.Partition, p.Store, err)
+			}
+			p.Restored += int64(batch.Len())
+			batch.Reset()
+		}
+		if now := time.Now(); now.Sub(lastLog) >= 5*time.Second {
+			lastLog = now
+			p.Elapsed = now.Sub(started)
+			r.reportRestore(p)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		return 0, fmt.Errorf("flushing restored store %s: %w", p.Store, err)
+	}
+	p.Elapsed = time.Since(started)
+	p.Done = true
+	r.reportRestore(p)
+	return p.End, nil
+}
+
+func (r *Runtime) reportRestore(p RestoreProgress) {
+	if p.Done {
+		r.stats.restored.Add(p.Restored)
+	}
+	total := p.End - p.Start
+	pct := 100.0
+	if total > 0 {
+		pct = 100 * float64(p.Restored) / float64(total)
+	}
+	rate := 0.0
+	if p.Elapsed > 0 {
+		rate = float64(p.Restored) / p.Elapsed.Seconds()
+	}
+	switch {
+	case p.Done:
+		r.log.Info("store restored", "store", p.Store, "task", p.Task, "records", p.Restored,
+			"from_offset", p.Start, "to_offset", p.End, "elapsed", p.Elapsed.Round(time.Millisecond), "records_per_sec", int64(rate))
+	case p.Restored == 0:
+		r.log.Info("restoring store", "store", p.Store, "task", p.Task, "changelog", p.Topic, "partition", p.Partition,
+			"from_offset", p.Start, "to_offset", p.End)
+	default:
+		r.log.Info("restoring store", "store", p.Store, "task", p.Task, "percent", int(pct), "records_per_sec", int64(rate))
+	}
+	if r.cfg.OnRestore != nil {
+		r.cfg.OnRestore(p)
+	}
+}
+
+// endOffset returns the end offset of topic/partition. A topic created
+// moments ago may be missing from the client's metadata: that is retried.
+func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) (int64, error) {
+	var last error
+	for attempt := range 50 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		ends, err := r.adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			last = err
+			continue
+		}
+		if eo, ok := ends.Lookup(topic, partition); ok && eo.Err == nil {
+			return eo.Offset, nil
+		}
+		last = errors.New("partition not in the response")
+		ends.Each(func(eo kadm.ListedOffset) {
+			if eo.Err != nil {
+				last = eo.Err
+			}
+		})
+	}
+	return 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, last)
+}
