@@ -33,6 +33,7 @@ package json
 import (
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 
@@ -61,8 +62,8 @@ func Deterministic() Option { return func(c *config) { c.deterministic = true } 
 
 // Serde is a JSON serde for values of type T. It is safe for concurrent use.
 type Serde[T any] struct {
-	marshal   json.Options
-	unmarshal json.Options
+	marshal   []json.Options // empty unless set: options cost time even when false
+	unmarshal []json.Options
 	mayBeNil  bool
 }
 
@@ -79,11 +80,14 @@ func New[T any](opts ...Option) *Serde[T] {
 
 func newSerde[T any](c config) *Serde[T] {
 	k := reflect.TypeFor[T]().Kind()
-	return &Serde[T]{
-		marshal:   json.Deterministic(c.deterministic),
-		unmarshal: json.RejectUnknownMembers(c.strict),
-		mayBeNil:  k == reflect.Pointer || k == reflect.Interface,
+	s := &Serde[T]{mayBeNil: k == reflect.Pointer || k == reflect.Interface}
+	if c.deterministic {
+		s.marshal = append(s.marshal, json.Deterministic(true))
 	}
+	if c.strict {
+		s.unmarshal = append(s.unmarshal, json.RejectUnknownMembers(true))
+	}
+	return s
 }
 
 // Serialize appends the JSON encoding of v to dst.
@@ -98,12 +102,20 @@ func (s *Serde[T]) Serialize(dst []byte, _ string, _ []serde.Header, v T) ([]byt
 }
 
 func (s *Serde[T]) appendJSON(dst []byte, v T) ([]byte, error) {
-	w := appendWriter{b: dst}
-	if err := json.MarshalWrite(&w, v, s.marshal); err != nil {
+	w := writers.Get().(*appendWriter)
+	w.b = dst
+	// A pointer: given a value, json/v2 would copy it to make it addressable.
+	err := json.MarshalWrite(w, &v, s.marshal...)
+	out := w.b
+	w.b = nil
+	writers.Put(w)
+	if err != nil {
 		return dst, fmt.Errorf("json: encoding %T: %w", v, err)
 	}
-	return w.b, nil
+	return out, nil
 }
+
+var writers = sync.Pool{New: func() any { return new(appendWriter) }}
 
 // Deserialize decodes the JSON value in data. Nil data decodes to the zero
 // value of T.
@@ -112,7 +124,7 @@ func (s *Serde[T]) Deserialize(_ string, _ []serde.Header, data []byte) (T, erro
 	if data == nil {
 		return v, nil
 	}
-	if err := json.Unmarshal(data, &v, s.unmarshal); err != nil {
+	if err := json.Unmarshal(data, &v, s.unmarshal...); err != nil {
 		var zero T
 		return zero, fmt.Errorf("json: decoding %T: %w", v, err)
 	}
