@@ -1,0 +1,176 @@
+package pebble
+
+import (
+	"log/slog"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+)
+
+// Defaults, sized for a small (2-core) machine running a few dozen store
+// instances (stores × partitions) in one process.
+const (
+	// DefaultCacheSize is the default total size of the block cache shared by
+	// every store a Supplier opens: 64 MiB. The cache holds uncompressed
+	// blocks of recently read files; the operating system's page cache keeps
+	// the compressed files as well, so a modest cache is enough for working
+	// sets that fit in memory. Raise it when reads (Get) miss and the
+	// working set is larger than the page cache can hold.
+	DefaultCacheSize = 64 << 20
+
+	// DefaultMemTableSize is the default size of one store's memtable: 8 MiB.
+	// See WithMemTableSize.
+	DefaultMemTableSize = 8 << 20
+
+	// DefaultMaxOpenFiles is the default number of table files kept open,
+	// in total, by every store a Supplier opens. See WithMaxOpenFiles.
+	DefaultMaxOpenFiles = 1000
+
+	// bloomBitsPerKey sizes the Bloom filters of table files: 10 bits per
+	// key give about 1% false positives, so a Get of a missing key almost
+	// never reads a data block. Stream processors Get before they Put
+	// (aggregations, joins), often for new keys.
+	bloomBitsPerKey = 10
+)
+
+// Option configures a Supplier or Open.
+type Option func(*config)
+
+type config struct {
+	cacheSize    int64
+	memTableSize uint64
+	maxOpenFiles int
+	wal          bool
+	ttl          time.Duration
+	sweepEvery   time.Duration
+	tune         []func(*pebbledb.Options)
+	logger       *slog.Logger
+	now          func() time.Time // tests replace the clock
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		cacheSize:    DefaultCacheSize,
+		memTableSize: DefaultMemTableSize,
+		maxOpenFiles: DefaultMaxOpenFiles,
+		wal:          true,
+		now:          time.Now,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.ttl > 0 && c.sweepEvery <= 0 {
+		c.sweepEvery = min(max(c.ttl/2, time.Second), time.Hour)
+	}
+	return c
+}
+
+// WithCacheSize sets the total size in bytes of the block cache shared by
+// every store the Supplier opens (default DefaultCacheSize). The cache is
+// created when the Supplier opens its first store and released when the
+// last one is closed, so a Supplier whose tasks were all revoked holds no
+// cache memory.
+//
+// One cache for all stores, rather than one per store as Kafka Streams'
+// RocksDB default has, keeps memory bounded however many partitions an
+// instance is assigned, and lets the busy stores use the space the idle ones
+// do not need.
+func WithCacheSize(bytes int64) Option {
+	return func(c *config) {
+		if bytes > 0 {
+			c.cacheSize = bytes
+		}
+	}
+}
+
+// WithMemTableSize sets the size in bytes of each store's memtable (default
+// DefaultMemTableSize). Writes go to the memtable and, when it is full, are
+// written out as a table file in the background; at most two memtables per
+// store exist at once, so the memory bound is 2 × size × number of stores.
+// Pebble starts each store with a 256 KiB memtable and doubles it up to
+// this size, so idle stores stay small.
+//
+// Larger memtables mean fewer, larger files (less compaction work) during a
+// restore or a burst of writes, at the cost of memory per store. Restoring 1M
+// random keys on a 2-core machine ran 2.4 times faster with 8 MiB than with
+// Pebble's default of 4 MiB (write amplification 3 instead of 8); 16 MiB
+// gained little more. With one or two large stores, 16-64 MiB is reasonable;
+// with hundreds of stores per instance, lower it.
+func WithMemTableSize(bytes int) Option {
+	return func(c *config) {
+		if bytes > 0 {
+			c.memTableSize = uint64(bytes)
+		}
+	}
+}
+
+// WithMaxOpenFiles bounds the number of table files kept open by all the
+// stores of the Supplier together (default DefaultMaxOpenFiles). Files beyond
+// the bound are closed and reopened on demand, which costs a few system calls
+// per reopen. Each store also keeps about five other files open (the write-
+// ahead log, manifest, lock, directory).
+func WithMaxOpenFiles(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxOpenFiles = n
+		}
+	}
+}
+
+// WithoutWAL turns Pebble's write-ahead log off. Flush then writes the
+// memtables out as table files (and syncs them and the manifest) instead of
+// syncing the log.
+//
+// Writes get slightly cheaper (each is written once, not twice), but Flush
+// gets expensive: on the 2-core reference machine it took 7-13 ms whatever
+// the number of writes before it, against 0.2-5 ms for a log sync, and each
+// Flush leaves a small table file for compaction to merge. It pays only when
+// Flush is rare and many writes come between Flushes (a restore, a very long
+// commit interval); see docs/stores-pebble.md for the figures.
+func WithoutWAL() Option {
+	return func(c *config) { c.wal = false }
+}
+
+// WithTTL makes a key-value store forget keys ttl after they were last
+// written: Get and Range no longer return them, and a background sweep
+// deletes them from disk.
+//
+// Each value is stored with its write time (8 bytes more per entry). The
+// time is that of the write to this store: values restored from a changelog
+// count from the restore, so a key may live up to ttl longer than since its
+// original write. The sweep's deletions are not written to the changelog
+// either: configure the changelog topic with a retention (cleanup.policy
+// compact,delete and retention.ms of at least ttl) so that it forgets them
+// too.
+//
+// A store's directory remembers whether it was created with a TTL; opening it
+// the other way fails, because the stored values differ. Window stores need
+// no TTL: they drop expired windows by segment.
+func WithTTL(ttl time.Duration) Option {
+	return func(c *config) { c.ttl = ttl }
+}
+
+// WithTTLSweepInterval sets how often a store with a TTL scans for expired
+// keys and deletes them (default: half the TTL, between one second and one
+// hour). Each sweep reads the whole store, so a short interval on a large
+// store costs I/O; a long one leaves expired (already invisible) entries on
+// disk for longer.
+func WithTTLSweepInterval(d time.Duration) Option {
+	return func(c *config) { c.sweepEvery = d }
+}
+
+// WithPebbleOptions lets f adjust the pebble.Options of every store after
+// kstreams has set its own (for compression, compaction concurrency, L0
+// thresholds, ...). Do not change Comparer, Merger, FS or DisableWAL: the
+// store's key layout and durability rely on them. f may be called once per
+// store opened.
+func WithPebbleOptions(f func(*pebbledb.Options)) Option {
+	return func(c *config) { c.tune = append(c.tune, f) }
+}
+
+// WithLogger sets the logger of stores opened with Open or OpenCheckpoint
+// (stores opened by a Supplier log to the application's logger). Pebble's
+// informational messages go to it at debug level.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
