@@ -415,9 +415,9 @@ func (b *Backend) isClosed() bool {
 	return b.closed
 }
 
-// Close implements store.Backend. It does not flush: call Flush first to
-// keep what was written since the last Flush (Pebble without a write-ahead
-// log would otherwise drop it).
+// Close implements store.Backend. It flushes first (a no-op when nothing
+// was written since the last Flush), so that a store closed cleanly keeps
+// everything written to it, with or without the write-ahead log.
 //
 // If a Range is still being iterated (its loop body is running, in this or
 // another goroutine), that Range yields ErrClosed at its next step and the
@@ -429,6 +429,10 @@ func (b *Backend) Close() error {
 		close(b.stop)
 		<-b.done
 	})
+	flushErr := b.Flush()
+	if errors.Is(flushErr, store.ErrClosed) {
+		return store.ErrClosed
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -439,9 +443,9 @@ func (b *Backend) Close() error {
 	b.mu.Unlock()
 	if open > 0 {
 		b.log.Warn("pebble store closed while a range is open; closing when it ends", "ranges", open)
-		return nil
+		return flushErr
 	}
-	return b.closeDB()
+	return errors.Join(flushErr, b.closeDB())
 }
 
 // closeDB closes the database and releases the shared resources. It runs

@@ -339,3 +339,29 @@ func TestFlushWithoutWritesIsFree(t *testing.T) {
 		t.Fatal("Flush after a write did not flush")
 	}
 }
+
+// A clean Close keeps every write, with or without the write-ahead log.
+func TestCloseFlushes(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"wal", nil}, {"nowal", []Option{WithoutWAL()}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := Open(dir, mode.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustSet(t, b, "k", "v")
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, err = Open(dir, mode.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			wantGet(t, b, "k", "v", true)
+		})
+	}
+}
