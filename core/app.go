@@ -177,7 +177,8 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 }
 
 // Run joins the group, processes until ctx is done, and shuts down
-// gracefully: processing stops between records, everything processed is
+// gracefully: processing stops between records (checked every 256 records
+// of a partition), everything processed is
 // flushed and committed, records polled but not processed are left for the
 // next owner, and the instance leaves the group. It returns nil after a
 // shutdown caused by ctx, or the fatal error that stopped it.

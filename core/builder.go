@@ -15,8 +15,8 @@ import (
 // package-level functions (Source, Process, Map, Sink, ...), stores with
 // AddStore, then call Build. A Builder is not safe for concurrent use.
 type Builder struct {
-	nodes  []*nodeDef
-	byName map[string]*nodeDef
+	nodes   []*nodeDef
+	byName  map[string]*nodeDef
 	stores  []*store.Spec
 	managed map[string]int32 // topics the application creates (Through), with partition counts
 	errs    []error

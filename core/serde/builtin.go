@@ -95,6 +95,9 @@ func (bytesSerde) Deserialize(_ string, _ []Header, data []byte) ([]byte, error)
 type stringSerde struct{}
 
 func (stringSerde) Serialize(dst []byte, _ string, _ []Header, v string) ([]byte, error) {
+	if dst == nil {
+		dst = make([]byte, 0, len(v)) // "" is empty, not a Kafka null
+	}
 	return append(dst, v...), nil
 }
 

@@ -114,6 +114,9 @@ func TestNilIsZeroValue(t *testing.T) {
 	if b, err := serde.Bytes.Serialize(nil, "t", nil, nil); err != nil || b != nil {
 		t.Fatalf("Bytes.Serialize(nil) = %#v, %v; want nil (a tombstone)", b, err)
 	}
+	if b, err := serde.String.Serialize(nil, "t", nil, ""); err != nil || b == nil {
+		t.Fatalf("String.Serialize(\"\") = %#v, %v; want an empty non-nil slice, not a tombstone", b, err)
+	}
 	if b, err := serde.Bytes.Serialize(nil, "t", nil, []byte{}); err != nil || b == nil {
 		t.Fatalf("Bytes.Serialize(empty) = %#v, %v; want an empty non-nil slice", b, err)
 	}

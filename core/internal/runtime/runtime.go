@@ -56,7 +56,7 @@ type Config struct {
 
 // Stats are the runtime's counters.
 type Stats struct {
-	Processed    int64 // input records processed successfully
+	Processed    int64 // input records handled: processed, skipped or dead-lettered
 	Skipped      int64 // records skipped by a policy
 	DeadLettered int64 // records written to a dead-letter topic
 	Commits      int64 // offset commits
@@ -306,19 +306,25 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 			// Polled before the partition was revoked: not ours any more.
 			return
 		}
+		done := 0
 		for _, rec := range p.Records {
-			if ctx.Err() != nil || r.killed.Load() {
-				return
+			if r.killed.Load() || done&255 == 255 && ctx.Err() != nil {
+				break
 			}
 			if perr := ts.t.Process(ctx, rec); perr != nil {
 				if err = r.handleRecordError(rec, perr); err != nil {
-					return
+					break
 				}
-			} else {
-				r.stats.processed.Add(1)
 			}
-			ts.offsets[p.Topic] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
+			done++
+		}
+		// Offsets and counters are updated once per partition batch, not per
+		// record: they only matter at the next commit.
+		if done > 0 {
+			last := p.Records[done-1]
+			ts.offsets[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 			ts.dirty = true
+			r.stats.processed.Add(int64(done))
 		}
 	})
 	return err

@@ -31,6 +31,7 @@ type node struct {
 type Backend struct {
 	mu      sync.RWMutex
 	head    node
+	index   map[string]*node // point lookups without a seek
 	level   int
 	len     int
 	version uint64 // bumped by every write; lets a Range continue without re-seeking
@@ -40,7 +41,7 @@ type Backend struct {
 
 // New returns an empty Backend.
 func New() *Backend {
-	return &Backend{head: node{next: make([]*node, maxLevel)}, level: 1, rnd: rand.NewPCG(1, 2)}
+	return &Backend{head: node{next: make([]*node, maxLevel)}, index: map[string]*node{}, level: 1, rnd: rand.NewPCG(1, 2)}
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -74,8 +75,7 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 	if b.closed {
 		return nil, false, store.ErrClosed
 	}
-	n := b.seek(key, nil)
-	if n != nil && bytes.Equal(n.key, key) {
+	if n, ok := b.index[string(key)]; ok {
 		// Values are never modified in place, so handing out the stored slice
 		// is safe.
 		return n.value, true, nil
@@ -95,14 +95,16 @@ func (b *Backend) Set(key, value []byte) error {
 }
 
 func (b *Backend) set(key, value []byte) {
-	b.version++
 	v := append(make([]byte, 0, len(value)), value...)
-	var prev [maxLevel]*node
-	n := b.seek(key, &prev)
-	if n != nil && bytes.Equal(n.key, key) {
+	if n, ok := b.index[string(key)]; ok {
+		// Replacing a value keeps the list's shape: running ranges need not
+		// re-seek, so the version stays.
 		n.value = v
 		return
 	}
+	b.version++
+	var prev [maxLevel]*node
+	n := b.seek(key, &prev)
 	lvl := 1
 	for lvl < maxLevel && b.rnd.Uint64()&3 == 0 {
 		lvl++
@@ -114,6 +116,7 @@ func (b *Backend) set(key, value []byte) {
 		b.level = lvl
 	}
 	n = &node{key: bytes.Clone(key), value: v, next: make([]*node, lvl)}
+	b.index[string(n.key)] = n
 	for i := range lvl {
 		n.next[i] = prev[i].next[i]
 		prev[i].next[i] = n
@@ -155,6 +158,7 @@ func (b *Backend) deleteRange(lo, hi []byte) {
 				prev[i].next[i] = n.next[i]
 			}
 		}
+		delete(b.index, string(n.key))
 		b.len--
 		n = n.next[0]
 	}
@@ -191,12 +195,16 @@ func (b *Backend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] {
 				cur = b.seek(append(append(make([]byte, 0, len(last)+1), last...), 0), nil)
 			}
 			version = b.version
+			var e store.Entry
+			if cur != nil {
+				e = store.Entry{Key: cur.key, Value: cur.value}
+			}
 			b.mu.RUnlock()
-			if cur == nil || (hi != nil && bytes.Compare(cur.key, hi) >= 0) {
+			if cur == nil || (hi != nil && bytes.Compare(e.Key, hi) >= 0) {
 				return
 			}
-			last = cur.key
-			if !yield(store.Entry{Key: cur.key, Value: cur.value}, nil) {
+			last = e.Key
+			if !yield(e, nil) {
 				return
 			}
 		}
@@ -240,6 +248,7 @@ func (b *Backend) Close() error {
 	defer b.mu.Unlock()
 	b.closed = true
 	clear(b.head.next)
+	clear(b.index)
 	b.len = 0
 	return nil
 }

@@ -1,0 +1,303 @@
+// Command runtime measures end-to-end throughput of the kstreams runtime on
+// the embedded cluster, next to the same work written directly on franz-go,
+// in one run on the same data:
+//
+//   - stateless: source → map → sink, vs consume → transform → produce → commit;
+//   - count: count by key in a changelogged store, emitting each new count,
+//     vs an in-memory map that writes the same output and changelog records.
+//
+// Throughput is records/s from the first output record to the last (so
+// that group join and start-up, which differ in kind, not in speed, are
+// left out); the time including start-up is printed too. Each scenario runs
+// once per round; the median of the rounds is reported.
+//
+//	go run ./bench/runtime -records 1000000
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/embedded"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	records    = flag.Int("records", 1_000_000, "input records")
+	keys       = flag.Int("keys", 10_000, "distinct keys")
+	valueSize  = flag.Int("value-size", 100, "value bytes")
+	partitions = flag.Int("partitions", 8, "input partitions")
+	commit     = flag.Duration("commit-interval", 5*time.Second, "commit interval (both sides)")
+	only       = flag.String("only", "", "run only scenarios whose name contains this")
+	rounds     = flag.Int("rounds", 3, "rounds; each scenario runs once per round and reports its median")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the scenarios to this file")
+)
+
+func main() {
+	flag.Parse()
+	c, err := embedded.NewCluster(embedded.Topic("input", int32(*partitions)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.Brokers()
+	start := time.Now()
+	preload(brokers)
+	fmt.Printf("preloaded %d records (%d keys, %d-byte values, %d partitions) in %v\n", *records, *keys, *valueSize, *partitions, time.Since(start).Round(time.Millisecond))
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	type scenario struct {
+		name string
+		run  func(ctx context.Context, brokers []string, out string) error
+	}
+	all := map[string][]float64{}
+	var order []string
+	for round := range *rounds {
+		for i, s := range []scenario{
+			{"stateless/franz-go", rawStateless},
+			{"stateless/kstreams", kstreamsStateless},
+			{"count/franz-go", rawCount},
+			{"count/kstreams", kstreamsCount},
+		} {
+			if *only != "" && !strings.Contains(s.name, *only) {
+				continue
+			}
+			if round == 0 {
+				order = append(order, s.name)
+			}
+			out := fmt.Sprintf("out-%d-%d", round, i)
+			mustCreate(brokers, out, int32(*partitions))
+			mustCreate(brokers, out+"-changelog", int32(*partitions))
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			t0 := time.Now()
+			go func() { errc <- s.run(ctx, brokers, out) }()
+			first, err := waitOutput(brokers, out, errc)
+			if err != nil {
+				log.Fatalf("%s: %v", s.name, err)
+			}
+			el, steady := time.Since(t0), time.Since(first)
+			cancel()
+			<-errc
+			rate := float64(*records) / steady.Seconds()
+			all[s.name] = append(all[s.name], rate)
+			fmt.Printf("round %d  %-20s %8.0f records/s  (first to last output %v; %v including start-up)\n",
+				round+1, s.name, rate, steady.Round(time.Millisecond), el.Round(time.Millisecond))
+		}
+	}
+	results := map[string]float64{}
+	fmt.Printf("\nmedian of %d rounds:\n", *rounds)
+	for _, name := range order {
+		rs := all[name]
+		slices.Sort(rs)
+		results[name] = rs[len(rs)/2]
+		fmt.Printf("%-20s %8.0f records/s\n", name, results[name])
+	}
+	if r, k := results["stateless/franz-go"], results["stateless/kstreams"]; r > 0 && k > 0 {
+		fmt.Printf("stateless ratio kstreams/franz-go: %.2f\n", k/r)
+	}
+	if r, k := results["count/franz-go"], results["count/kstreams"]; r > 0 && k > 0 {
+		fmt.Printf("count ratio kstreams/franz-go:     %.2f\n", k/r)
+	}
+}
+
+func preload(brokers []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(10*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cl.Close()
+	value := bytes.Repeat([]byte("x"), *valueSize)
+	ctx := context.Background()
+	for i := range *records {
+		cl.Produce(ctx, &kgo.Record{Topic: "input", Key: []byte("key-" + strconv.Itoa(i%*keys)), Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				log.Fatal(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func mustCreate(brokers []string, topic string, n int32) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), n, 1, nil, topic); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// waitOutput returns when topic holds one record per input record, with
+// the time the first output record was seen.
+func waitOutput(brokers []string, topic string, errc chan error) (first time.Time, err error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return first, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		select {
+		case err := <-errc:
+			return first, fmt.Errorf("stopped early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		if err != nil {
+			continue
+		}
+		var sum int64
+		ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+		if sum > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		if sum >= int64(*records) {
+			return first, nil
+		}
+	}
+}
+
+func transform(v []byte) []byte {
+	out := make([]byte, len(v))
+	for i, c := range v {
+		out[i] = c - 32 // upper-case the ASCII payload
+	}
+	return out
+}
+
+// rawLoop is the franz-go baseline: poll, handle each record, produce
+// asynchronously, and every commit interval flush and commit.
+func rawLoop(ctx context.Context, brokers []string, group string, handle func(cl *kgo.Client, r *kgo.Record)) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("input"),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	next := time.Now().Add(*commit)
+	for ctx.Err() == nil {
+		fs := cl.PollRecords(ctx, 10000)
+		fs.EachRecord(func(r *kgo.Record) { handle(cl, r) })
+		if time.Now().After(next) {
+			if err := cl.Flush(ctx); err != nil {
+				return nil
+			}
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				return nil
+			}
+			next = time.Now().Add(*commit)
+		}
+	}
+	return nil
+}
+
+var produceErr = func(_ *kgo.Record, err error) {
+	if err != nil && err != context.Canceled {
+		fmt.Fprintln(os.Stderr, "produce:", err)
+	}
+}
+
+func rawStateless(ctx context.Context, brokers []string, out string) error {
+	return rawLoop(ctx, brokers, "raw-"+out, func(cl *kgo.Client, r *kgo.Record) {
+		cl.Produce(ctx, &kgo.Record{Topic: out, Key: r.Key, Value: transform(r.Value), Timestamp: r.Timestamp, Headers: r.Headers}, produceErr)
+	})
+}
+
+func rawCount(ctx context.Context, brokers []string, out string) error {
+	counts := map[string]int64{}
+	return rawLoop(ctx, brokers, "raw-"+out, func(cl *kgo.Client, r *kgo.Record) {
+		n := counts[string(r.Key)] + 1
+		counts[string(r.Key)] = n
+		v := binary.BigEndian.AppendUint64(nil, uint64(n)^(1<<63))
+		cl.Produce(ctx, &kgo.Record{Topic: out + "-changelog", Partition: r.Partition, Key: r.Key, Value: v}, produceErr)
+		cl.Produce(ctx, &kgo.Record{Topic: out, Key: r.Key, Value: v, Timestamp: r.Timestamp}, produceErr)
+	})
+}
+
+func runApp(ctx context.Context, brokers []string, topo *kstreams.Topology, appID string) error {
+	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(*commit))
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx)
+}
+
+func kstreamsStateless(ctx context.Context, brokers []string, out string) error {
+	b := kstreams.NewBuilder()
+	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
+	m := kstreams.MapValues(src, "upper", func(v []byte) ([]byte, error) { return transform(v), nil })
+	kstreams.Sink(m, "out", out, serde.Bytes, serde.Bytes)
+	topo, err := b.Build()
+	if err != nil {
+		return err
+	}
+	return runApp(ctx, brokers, topo, "ks-"+out)
+}
+
+func kstreamsCount(ctx context.Context, brokers []string, out string) error {
+	b := kstreams.NewBuilder()
+	kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.Int64, memory.Supplier()))
+	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{} },
+		kstreams.WithStores("counts"))
+	kstreams.Sink(counted, "out", out, serde.Bytes, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		return err
+	}
+	return runApp(ctx, brokers, topo, "ks-"+out)
+}
+
+type counter struct {
+	pc     kstreams.ProcessorContext[[]byte, int64]
+	counts store.KeyValueStore[[]byte, int64]
+}
+
+func (c *counter) Init(pc kstreams.ProcessorContext[[]byte, int64]) (err error) {
+	c.pc = pc
+	c.counts, err = kstreams.GetStore[store.KeyValueStore[[]byte, int64]](pc, "counts")
+	return err
+}
+
+func (c *counter) Process(ctx context.Context, r kstreams.Record[[]byte, []byte]) error {
+	n, _, err := c.counts.Get(r.Key)
+	if err != nil {
+		return err
+	}
+	n++
+	if err := c.counts.Put(r.Key, n); err != nil {
+		return err
+	}
+	return c.pc.Forward(ctx, kstreams.WithValue(r, n))
+}
+
+func (c *counter) Close() error { return nil }
