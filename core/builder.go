@@ -188,7 +188,11 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid topology: %w", errors.Join(errs...))
 	}
-	return &Topology{g: b.compile(storeByName)}, nil
+	g := b.compile(storeByName)
+	if err := checkDispatch(g); err != nil {
+		return nil, fmt.Errorf("invalid topology: %w", err)
+	}
+	return &Topology{g: g}, nil
 }
 
 // checkCycles reports a cycle through parent/child edges. The typed API
@@ -307,17 +311,19 @@ func (b *Builder) compile(storeByName map[string]*store.Spec) *graph.Topology {
 
 // instance is a sub-topology's nodes instantiated for one task.
 type instance struct {
-	env       graph.Env
-	receivers map[string]any
-	sources   map[string]func(context.Context, *kgo.Record) error
-	closers   []func() error
+	env          graph.Env
+	receivers    map[string]any
+	sources      map[string]func(context.Context, *kgo.Record) error
+	batchSources map[string]func(context.Context, []*kgo.Record) error
+	closers      []func() error
 }
 
 func instantiate(defs []*nodeDef, env graph.Env) (graph.Instance, error) {
 	in := &instance{
-		env:       env,
-		receivers: make(map[string]any, len(defs)),
-		sources:   map[string]func(context.Context, *kgo.Record) error{},
+		env:          env,
+		receivers:    make(map[string]any, len(defs)),
+		sources:      map[string]func(context.Context, *kgo.Record) error{},
+		batchSources: map[string]func(context.Context, []*kgo.Record) error{},
 	}
 	// Nodes are stored parents first, so walking backwards instantiates
 	// every child before its parents look it up.
@@ -354,11 +360,51 @@ func (in *instance) Process(ctx context.Context, r *kgo.Record) error {
 	return fn(ctx, r)
 }
 
+func (in *instance) ProcessBatch(ctx context.Context, rs []*kgo.Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	fn := in.batchSources[rs[0].Topic]
+	if fn == nil {
+		return fmt.Errorf("no source reads topic %q", rs[0].Topic)
+	}
+	return fn(ctx, rs)
+}
+
 func (in *instance) Close() error {
 	var errs []error
 	for i := len(in.closers) - 1; i >= 0; i-- {
 		errs = append(errs, in.closers[i]())
 	}
 	in.closers = nil
+	return errors.Join(errs...)
+}
+
+// checkDispatch sets each sub-topology's ordering mode and batching from
+// its processors, and reports processors of one sub-topology that ask for
+// different modes or several batch processors in one sub-topology.
+func checkDispatch(g *graph.Topology) error {
+	var errs []error
+	for _, st := range g.Subtopologies {
+		var orderBy, batchBy string
+		for _, n := range st.Nodes {
+			if n.Order != 0 {
+				if st.Order != 0 && n.Order != st.Order {
+					errs = append(errs, fmt.Errorf("processors %q and %q are in sub-topology %d but ask for different ordering modes (%s, %s)",
+						orderBy, n.Name, st.ID, st.Order, n.Order))
+				}
+				st.Order, orderBy = n.Order, n.Name
+			}
+			if n.Batch != nil {
+				if batchBy != "" {
+					errs = append(errs, fmt.Errorf("batch processors %q and %q are both in sub-topology %d; it may have one", batchBy, n.Name, st.ID))
+				}
+				st.Batch, batchBy = n.Batch, n.Name
+			}
+		}
+		if st.Order == 0 {
+			st.Order = graph.OrderPartition
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -73,18 +73,25 @@ func processMany[KIn, VIn, KOut, VOut any](name string, parents []Node[KIn, VIn]
 			}
 			return nil
 		})
-		return &processorNode[KIn, VIn, KOut, VOut]{name: name, proc: p}, nil
+		return &processorNode[KIn, VIn, KOut, VOut]{name: name, proc: p, retry: d.Retry}, nil
 	}
 	return Node[KOut, VOut]{b: b, def: d}
 }
 
 type processorNode[KIn, VIn, KOut, VOut any] struct {
-	name string
-	proc Processor[KIn, VIn, KOut, VOut]
+	name  string
+	proc  Processor[KIn, VIn, KOut, VOut]
+	retry *graph.Retry
 }
 
 func (n *processorNode[KIn, VIn, KOut, VOut]) receive(ctx context.Context, r Record[KIn, VIn]) error {
-	if err := n.proc.Process(ctx, r); err != nil {
+	var err error
+	if n.retry == nil {
+		err = n.proc.Process(ctx, r)
+	} else {
+		err = retrying(ctx, n.retry, func() error { return n.proc.Process(ctx, r) })
+	}
+	if err != nil {
 		return graph.WrapNode(n.name, graph.StageProcess, err)
 	}
 	return nil

@@ -48,6 +48,7 @@ func Source[K, V any](b *Builder, name string, topics []string, keys serde.Serde
 			children: childReceivers[K, V](in, d)}
 		for _, t := range topics {
 			in.sources[t] = s.process
+			in.batchSources[t] = s.processBatch
 		}
 		return nil, nil
 	}
@@ -64,24 +65,9 @@ type sourceNode[K, V any] struct {
 }
 
 func (s *sourceNode[K, V]) process(ctx context.Context, raw *kgo.Record) error {
-	k, err := s.keys.Deserialize(raw.Topic, raw.Headers, raw.Key)
+	r, err := s.decode(raw)
 	if err != nil {
-		return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("key: %w", err)}
-	}
-	v, err := s.values.Deserialize(raw.Topic, raw.Headers, raw.Value)
-	if err != nil {
-		return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("value: %w", err)}
-	}
-	r := Record[K, V]{
-		Key: k, Value: v, Timestamp: raw.Timestamp, Headers: raw.Headers,
-		Origin: Origin{Topic: raw.Topic, Partition: raw.Partition, Offset: raw.Offset},
-	}
-	if s.extract != nil {
-		ts, err := s.extract(r)
-		if err != nil {
-			return &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("timestamp extractor: %w", err)}
-		}
-		r.Timestamp = ts
+		return err
 	}
 	s.env.ObserveTimestamp(r.Timestamp)
 	for i := range s.children {
@@ -90,4 +76,27 @@ func (s *sourceNode[K, V]) process(ctx context.Context, raw *kgo.Record) error {
 		}
 	}
 	return nil
+}
+
+func (s *sourceNode[K, V]) decode(raw *kgo.Record) (Record[K, V], error) {
+	k, err := s.keys.Deserialize(raw.Topic, raw.Headers, raw.Key)
+	if err != nil {
+		return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("key: %w", err)}
+	}
+	v, err := s.values.Deserialize(raw.Topic, raw.Headers, raw.Value)
+	if err != nil {
+		return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("value: %w", err)}
+	}
+	r := Record[K, V]{
+		Key: k, Value: v, Timestamp: raw.Timestamp, Headers: raw.Headers,
+		Origin: Origin{Topic: raw.Topic, Partition: raw.Partition, Offset: raw.Offset},
+	}
+	if s.extract != nil {
+		ts, err := s.extract(r)
+		if err != nil {
+			return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("timestamp extractor: %w", err)}
+		}
+		r.Timestamp = ts
+	}
+	return r, nil
 }

@@ -36,6 +36,46 @@ type Node struct {
 	DynamicTopic bool
 	// Stores are the names of the stores a processor uses.
 	Stores []string
+	// Order is the ordering mode a processor asks for (0: not set).
+	Order Order
+	// Batch is set for batch processors.
+	Batch *BatchConfig
+	// Retry is set for processors that retry failures.
+	Retry *Retry
+}
+
+// Retry is a processor's retry policy.
+type Retry struct {
+	Attempts            int
+	Backoff, MaxBackoff time.Duration
+}
+
+// Order is how a sub-topology's records may be processed concurrently.
+type Order uint8
+
+// Ordering modes.
+const (
+	OrderPartition Order = iota + 1 // one record at a time per partition, in offset order
+	OrderKey                        // records with equal keys in offset order, other keys concurrently
+	OrderUnordered                  // any record concurrently with any other
+)
+
+func (o Order) String() string {
+	switch o {
+	case OrderPartition:
+		return "partition"
+	case OrderKey:
+		return "key"
+	case OrderUnordered:
+		return "unordered"
+	}
+	return "unset"
+}
+
+// BatchConfig bounds the batches given to a batch processor.
+type BatchConfig struct {
+	MaxSize int
+	Linger  time.Duration
 }
 
 // Topology is a validated topology split into sub-topologies.
@@ -58,6 +98,11 @@ type Subtopology struct {
 	SinkTopics   []string // fixed sink topics
 	Nodes        []*Node
 	Stores       []*store.Spec
+	// Order is the sub-topology's ordering mode.
+	Order Order
+	// Batch is set when the sub-topology's source feeds a batch processor:
+	// records are then dispatched in batches.
+	Batch *BatchConfig
 	// New instantiates the sub-topology's processors for one task.
 	New func(Env) (Instance, error)
 }
@@ -101,11 +146,16 @@ type Env interface {
 	Logger() *slog.Logger
 }
 
-// Instance is a sub-topology's processors instantiated for one task.
+// Instance is a sub-topology's processors instantiated for one task. Under
+// the concurrent ordering modes Process is called from several goroutines.
 type Instance interface {
 	// Process runs a record read from one of the sub-topology's source
 	// topics through the processors.
 	Process(ctx context.Context, r *kgo.Record) error
+	// ProcessBatch runs records of one source topic through the
+	// processors; a batch processor right after the source gets them as one
+	// batch.
+	ProcessBatch(ctx context.Context, rs []*kgo.Record) error
 	// Close closes the processors.
 	Close() error
 }
@@ -153,6 +203,16 @@ func WrapNode(node string, stage Stage, err error) error {
 	}
 	return &NodeError{Node: node, Stage: stage, Err: err}
 }
+
+// BatchError says which record of a batch failed before the batch was
+// processed (it could not be decoded).
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("record %d of the batch: %v", e.Index, e.Err) }
+func (e *BatchError) Unwrap() error { return e.Err }
 
 // RecordError is an error processing one input record. It names the record
 // by topic, partition and offset, the node that failed and the stage.

@@ -1,0 +1,117 @@
+package runtime
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestEncodeDecodeDone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		done []int64
+	}{
+		{"none", nil},
+		{"one", []int64{101}},
+		{"runs", []int64{101, 102, 103, 200, 201, 5000}},
+		{"dense", func() []int64 {
+			var d []int64
+			for o := int64(101); o < 1101; o += 2 {
+				d = append(d, o)
+			}
+			return d
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta := encodeDone(100, tc.done)
+			got, err := decodeDone(100, meta)
+			if err != nil || !slices.Equal(got, tc.done) {
+				t.Fatalf("round trip: %v, %v (meta %q)", got, err, meta)
+			}
+		})
+	}
+	// Alternating offsets favour the bitset: it must be chosen.
+	var alt []int64
+	for o := int64(1); o < 2000; o += 2 {
+		alt = append(alt, o)
+	}
+	if meta := encodeDone(0, alt); len(meta) > 400 {
+		t.Fatalf("alternating offsets encode to %d bytes; the bitset would take ~340", len(meta))
+	}
+	if got, err := decodeDone(0, "not ours"); err != nil || got != nil {
+		t.Fatalf("foreign metadata: %v, %v", got, err)
+	}
+	if _, err := decodeDone(0, metaPrefix+"!!!"); err == nil {
+		t.Fatal("bad base64 accepted")
+	}
+}
+
+func TestTrackerCommitPoint(t *testing.T) {
+	tr := newPartTracker()
+	if _, _, ok := tr.commitPoint(); ok {
+		t.Fatal("commit point before any dispatch")
+	}
+	es := make([]*trackEntry, 10)
+	for i := range es {
+		es[i] = tr.add(int64(i), int64(i+1))
+	}
+	for _, i := range []int{0, 1, 3, 4, 7} {
+		tr.markDone(es[i])
+	}
+	off, done, _ := tr.commitPoint()
+	if off != 2 || !slices.Equal(done, []int64{3, 4, 7}) {
+		t.Fatalf("commit point %d, done %v", off, done)
+	}
+	if tr.inFlight() != 8 {
+		t.Fatalf("in flight %d, want 8", tr.inFlight())
+	}
+	for _, e := range es {
+		tr.markDone(e)
+	}
+	if off, done, _ := tr.commitPoint(); off != 10 || done != nil {
+		t.Fatalf("all done: %d, %v", off, done)
+	}
+}
+
+func FuzzDecodeDone(f *testing.F) {
+	f.Add(int64(0), encodeDone(0, []int64{1, 2, 3, 10}))
+	f.Add(int64(5), encodeDone(5, []int64{7, 9, 11, 13, 15, 17, 19, 21, 23}))
+	f.Add(int64(0), "")
+	f.Add(int64(0), metaPrefix+"cg")
+	f.Add(int64(1<<40), metaPrefix+"Yv///w")
+	f.Fuzz(func(t *testing.T, committed int64, meta string) {
+		if committed < 0 || committed > 1<<50 {
+			return
+		}
+		done, err := decodeDone(committed, meta)
+		if err != nil {
+			return
+		}
+		for i, o := range done {
+			if o <= committed || (i > 0 && o <= done[i-1]) {
+				t.Fatalf("decoded offsets not strictly above %d and increasing: %v", committed, done)
+			}
+		}
+		// Whatever decodes must re-encode to something that decodes the same.
+		again, err := decodeDone(committed, encodeDone(committed, done))
+		if err != nil || !slices.Equal(again, done) {
+			t.Fatalf("re-encoding %v: %v, %v", done, again, err)
+		}
+	})
+}
+
+func TestEncodeRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		var done []int64
+		o := int64(1000)
+		for range r.IntN(300) {
+			o += 1 + int64(r.IntN(5))
+			done = append(done, o)
+		}
+		got, err := decodeDone(1000, encodeDone(1000, done))
+		if err != nil || !slices.Equal(got, done) {
+			t.Fatalf("random round trip failed: %v", err)
+		}
+	}
+}
