@@ -163,7 +163,7 @@ func (r *resources) open(dir string, log *slog.Logger) (*Backend, error) {
 		res:  r,
 		ttl:  r.cfg.ttl,
 		now:  r.cfg.now,
-		wal:  r.cfg.wal,
+		wal:  !opts.DisableWAL, // as WithPebbleOptions left it
 		log:  log.With("dir", dbDir),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),

@@ -121,12 +121,13 @@ func WithMaxOpenFiles(n int) Option {
 // memtables out as table files (and syncs them and the manifest) instead of
 // syncing the log.
 //
-// Writes get slightly cheaper (each is written once, not twice), but Flush
-// gets expensive: on the 2-core reference machine it took 7-13 ms whatever
-// the number of writes before it, against 0.2-5 ms for a log sync, and each
-// Flush leaves a small table file for compaction to merge. It pays only when
-// Flush is rare and many writes come between Flushes (a restore, a very long
-// commit interval); see docs/stores-pebble.md for the figures.
+// Writes get about 20% cheaper (each is written once, not twice), but Flush
+// gets expensive: on the 2-core reference machine it took 5-7 ms after 10 to
+// 1,000 writes, against 0.4-0.8 ms for a log sync, and 14-20 ms against
+// 4-11 ms after 10,000; each Flush also leaves a small table file for
+// compaction to merge. It pays only when Flush is rare and many writes come
+// between Flushes (a long commit interval, a store that is only restored
+// and read); see docs/stores-pebble.md for the figures.
 func WithoutWAL() Option {
 	return func(c *config) { c.wal = false }
 }
@@ -161,9 +162,9 @@ func WithTTLSweepInterval(d time.Duration) Option {
 
 // WithPebbleOptions lets f adjust the pebble.Options of every store after
 // kstreams has set its own (for compression, compaction concurrency, L0
-// thresholds, ...). Do not change Comparer, Merger, FS or DisableWAL: the
-// store's key layout and durability rely on them. f may be called once per
-// store opened.
+// thresholds, ...). Do not change Comparer, Merger or FS: the store's key
+// layout relies on them. (DisableWAL may be set here as with WithoutWAL;
+// Flush follows it.) f is called once per store opened.
 func WithPebbleOptions(f func(*pebbledb.Options)) Option {
 	return func(c *config) { c.tune = append(c.tune, f) }
 }
