@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"errors"
-	"fmt"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 )
@@ -62,7 +61,7 @@ func (b *Backend) checkFormat() error {
 	// Make the record durable now: without a write-ahead log it would
 	// otherwise wait for the first Flush.
 	if err := b.db.Flush(); err != nil {
-		return fmt.Errorf("pebble store %s: writing the store format: %w", b.dir, err)
+		return b.errorf("writing the store format: %w", err)
 	}
 	return nil
 }

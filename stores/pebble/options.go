@@ -146,7 +146,7 @@ func WithoutWAL() Option {
 //
 // A store's directory remembers whether it was created with a TTL; opening it
 // the other way fails, because the stored values differ. Window stores need
-// no TTL: they drop expired windows by segment.
+// no TTL: they drop expired windows by segment. A ttl <= 0 means no TTL.
 func WithTTL(ttl time.Duration) Option {
 	return func(c *config) { c.ttl = ttl }
 }
