@@ -1,13 +1,75 @@
 #!/usr/bin/env bash
-# Runs every test of every module in go.work, with the race detector.
-# Usage: tools/test.sh [extra go test flags]
+# Runs every test of every module in go.work with the race detector (the
+# integration tests on the embedded cluster), then the core integration suite
+# again on a real Apache Kafka 4.x broker started by tools/kafka/kafka.sh, and
+# optionally the reliability suite (tools/chaos) on real brokers.
+#
+# Usage: tools/test.sh [--no-kafka] [--chaos=short|long] [--soak] [extra go test flags]
+#
+#   --no-kafka      skip the real-broker suite and chaos (no Java needed)
+#   --chaos=short   also run every chaos scenario, shortened (CI: ~5 min)
+#   --chaos=long    also run the long chaos soak (--soak is the same)
+#
+# The real broker needs Java 17+ and Maven (installed with apt-get when
+# missing, as root) and fetches its jars from Maven Central once
+# (tools/kafka/dist). If it cannot run, the suite is reported SKIPPED, and
+# the run fails when CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+kafka=1 chaos=""
+gotest=()
+for a in "$@"; do
+  case "$a" in
+    --no-kafka) kafka=0 ;;
+    --chaos=*) chaos="${a#--chaos=}" ;;
+    --soak) chaos=long ;;
+    *) gotest+=("$a") ;;
+  esac
+done
+case "$chaos" in "" | short | long) ;; *) echo "test.sh: --chaos must be short or long" >&2; exit 2 ;; esac
+
 failed=0
+fail() { echo "test.sh: FAILED: $*"; failed=1; }
+
+# 1. Unit tests and the embedded-cluster (kfake) integration suite.
 for dir in $(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'); do
   echo "=== module $dir"
-  if ! (cd "$dir" && go vet ./... && go test -race -count=1 "$@" ./...); then
-    failed=1
+  if ! (cd "$dir" && go vet ./... && go test -race -count=1 ${gotest[@]+"${gotest[@]}"} ./...); then
+    fail "module $dir"
   fi
 done
+
+# 2. The same integration suite on a real Apache Kafka broker.
+if ((kafka)); then
+  run_dir="$root/tools/kafka/run/test-$$"
+  stop_broker() { tools/kafka/kafka.sh stop -d "$run_dir" || true; }
+  echo "=== real Apache Kafka: core integration suite"
+  if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
+    trap stop_broker EXIT
+    echo "broker at $brokers (logs in $run_dir)"
+    if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" go test -race -count=1 \
+      -run 'TestGroup|TestRestart|TestPoison|TestDeser|TestRealKafka' ${gotest[@]+"${gotest[@]}"} ./); then
+      fail "core integration suite on Apache Kafka (broker logs in $run_dir)"
+    fi
+    stop_broker
+    trap - EXIT
+    [[ $failed == 1 ]] || rm -rf "$run_dir"
+  elif [[ ${CI:-} == true ]]; then
+    fail "could not start Apache Kafka (see the messages above)"
+  else
+    echo "test.sh: SKIPPED the real-broker suite: could not start Apache Kafka (see above; needs Java 17+ and Maven Central)"
+    chaos=""
+  fi
+fi
+
+# 3. The reliability suite: kill -9, broker bounces, scaling, lost state,
+# poison records, on clusters of its own.
+if ((kafka)) && [[ -n $chaos ]]; then
+  echo "=== chaos ($chaos)"
+  if ! (cd tools && go run ./chaos -mode "$chaos"); then
+    fail "chaos ($chaos)"
+  fi
+fi
 exit $failed

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Runs Apache Kafka 4.x (KRaft, combined broker+controller nodes) on 127.0.0.1
+# for tests, from jars fetched from Maven Central and cached.
+#
+#   tools/kafka/kafka.sh start [-n 1|3] [-d DIR]   start a new cluster (1 or 3 nodes); prints the bootstrap address
+#   tools/kafka/kafka.sh stop [-d DIR]             stop every node of the cluster (SIGTERM, then SIGKILL after 45s)
+#   tools/kafka/kafka.sh stop-node N [-9] [-d DIR] stop node N (1-based; -9: SIGKILL)
+#   tools/kafka/kafka.sh start-node N [-d DIR]     restart node N on its data; waits until the cluster answers
+#   tools/kafka/kafka.sh bootstrap [-d DIR]        print the bootstrap address
+#   tools/kafka/kafka.sh status [-d DIR]           print each node's state
+#   tools/kafka/kafka.sh fetch                     fetch the broker jars (installs Java 17 and Maven if missing)
+#
+# DIR (default tools/kafka/run/default) holds the cluster: cluster.env, and per
+# node nodeN/{server.properties,data,logs/server.log,stdout.log,pid}. start
+# wipes DIR first unless a node in it is running (then it prints the address).
+#
+# Environment: KAFKA_VERSION (default 4.4.0), KAFKA_HEAP (default 512m),
+# KAFKA_DIST (default tools/kafka/dist: the jar cache), KAFKA_START_TIMEOUT
+# (seconds, default 120).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+tools="$(dirname "$here")"
+version="${KAFKA_VERSION:-4.4.0}"
+heap="${KAFKA_HEAP:-512m}"
+dist="${KAFKA_DIST:-$here/dist}"
+lib="$dist/$version/lib"
+start_timeout="${KAFKA_START_TIMEOUT:-120}"
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ensure_tools installs a Java 17+ runtime and Maven when missing (CI and
+# fresh machines run as root with Debian's packages).
+ensure_tools() {
+  local need=()
+  if ! command -v java >/dev/null 2>&1; then need+=(openjdk-17-jre-headless); fi
+  if ! command -v mvn >/dev/null 2>&1; then need+=(maven); fi
+  if ((${#need[@]})); then
+    command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get to install them"
+    [[ $(id -u) == 0 ]] || die "missing ${need[*]}: run as root or install them"
+    log "installing ${need[*]}"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
+      die "apt-get install ${need[*]} failed"
+  fi
+  local jv
+  jv="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
+  [[ -n $jv && $jv -ge 17 ]] || die "Kafka $version needs Java 17 or newer; java -version says ${jv:-nothing}"
+}
+
+# fetch copies kafka_2.13 and its runtime dependencies, plus the log4j
+# binding for slf4j, into $lib (once per version).
+fetch() {
+  [[ -f $lib/.complete ]] && return 0
+  ensure_tools
+  log "fetching Apache Kafka $version from Maven Central into $lib"
+  rm -rf "$lib" && mkdir -p "$lib"
+  local mlog="$dist/$version/mvn.log"
+  if ! mvn -B -q -f "$here/pom.xml" -Dkafka.version="$version" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$lib" >"$mlog" 2>&1; then
+    tail -20 "$mlog" >&2
+    die "mvn could not fetch org.apache.kafka:kafka_2.13:$version (see $mlog)"
+  fi
+  # Kafka logs through slf4j 1.7; bind it to the log4j 2 that Kafka brings.
+  local l4j
+  l4j="$(ls "$lib" | sed -n 's/^log4j-core-\(.*\)\.jar$/\1/p' | head -1)"
+  [[ -n $l4j ]] || die "no log4j-core among Kafka's dependencies"
+  if ! mvn -B -q -f "$here/pom.xml" dependency:copy -Dartifact="org.apache.logging.log4j:log4j-slf4j-impl:$l4j" \
+    -DoutputDirectory="$lib" >>"$mlog" 2>&1; then
+    tail -20 "$mlog" >&2
+    die "mvn could not fetch log4j-slf4j-impl $l4j (see $mlog)"
+  fi
+  [[ -f $lib/kafka_2.13-$version.jar ]] || die "kafka_2.13-$version.jar missing after fetch"
+  touch "$lib/.complete"
+}
+
+ping_bin() {
+  local bin="$dist/bin/kafka-ping"
+  if [[ ! -x $bin || $here/ping/main.go -nt $bin ]]; then
+    mkdir -p "$dist/bin"
+    (cd "$tools" && go build -o "$bin" ./kafka/ping) || die "building tools/kafka/ping failed"
+  fi
+  echo "$bin"
+}
+
+is_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_ports N prints N distinct ports nothing listens on.
+free_ports() {
+  local n=$1 got=() p tries=0
+  while ((${#got[@]} < n)); do
+    ((tries++ < 1000)) || die "no free port found"
+    p=$((20000 + RANDOM % 40000))
+    [[ " ${got[*]} " == *" $p "* ]] && continue
+    is_used "$p" && continue
+    got+=("$p")
+  done
+  echo "${got[@]}"
+}
+
+node_pid() { # prints the pid of node $1 if it runs
+  local f="$dir/node$1/pid"
+  [[ -f $f ]] || return 1
+  local pid
+  pid="$(cat "$f")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+load_env() {
+  [[ -f $dir/cluster.env ]] || die "no cluster in $dir (run start first)"
+  # shellcheck disable=SC1091
+  source "$dir/cluster.env"
+}
+
+write_config() { # node id
+  local i=$1 rf=$nodes min_isr=1 voters="" j
+  ((nodes >= 3)) && min_isr=2
+  for ((j = 1; j <= nodes; j++)); do
+    voters+="${voters:+,}$j@127.0.0.1:${ctl_ports[j - 1]}"
+  done
+  mkdir -p "$dir/node$i/data" "$dir/node$i/logs"
+  cat >"$dir/node$i/server.properties" <<EOF
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]},CONTROLLER://127.0.0.1:${ctl_ports[i - 1]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/node$i/data
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+group.consumer.min.session.timeout.ms=1000
+group.consumer.session.timeout.ms=6000
+log.segment.bytes=67108864
+log.cleaner.dedupe.buffer.size=16777216
+log.cleaner.threads=1
+EOF
+}
+
+start_node() { # node id
+  local i=$1
+  if node_pid "$i" >/dev/null; then return 0; fi
+  local nd="$dir/node$i"
+  local opts=(
+    "-Xmx$heap" "-Xms128m" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true "-Dkafka.logs.dir=$nd/logs" "-Dlog4j2.configurationFile=$here/log4j2.properties"
+  )
+  # setsid: the node survives the shell that started it and gets none of its
+  # terminal's signals.
+  setsid java "${opts[@]}" -cp "$lib/*" kafka.Kafka "$nd/server.properties" >"$nd/stdout.log" 2>&1 </dev/null &
+  echo $! >"$nd/pid"
+}
+
+wait_ready() { # want [node]
+  local bin
+  bin="$(ping_bin)"
+  if ! "$bin" -brokers "$bootstrap" -want "$1" -node "${2:--1}" -timeout "${start_timeout}s" 2>"$dir/ping.err"; then
+    cat "$dir/ping.err" >&2
+    for ((j = 1; j <= nodes; j++)); do
+      log "node $j: $(node_pid "$j" >/dev/null && echo running || echo NOT running); last lines of $dir/node$j/logs/server.log:"
+      tail -5 "$dir/node$j/logs/server.log" 2>/dev/null >&2 || true
+      tail -5 "$dir/node$j/stdout.log" 2>/dev/null >&2 || true
+    done
+    return 1
+  fi
+}
+
+stop_nodes() { # signal node...
+  local sig=$1 i pid pids=()
+  shift
+  for i in "$@"; do
+    if pid="$(node_pid "$i")"; then
+      kill "-$sig" "$pid" 2>/dev/null || true
+      pids+=("$i:$pid")
+    fi
+  done
+  local deadline=$((SECONDS + 45)) p
+  for p in "${pids[@]}"; do
+    i=${p%%:*} pid=${p#*:}
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS > deadline)); then
+        log "node $i did not stop within 45s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.2
+    done
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline + 10)); do sleep 0.1; done
+    rm -f "$dir/node$i/pid"
+  done
+}
+
+cmd="${1:-}"
+[[ -n $cmd ]] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+shift
+dir="$here/run/default" nodes=1 sig=TERM node=""
+while (($#)); do
+  case "$1" in
+    -n) nodes="$2"; shift 2 ;;
+    -d) dir="$2"; shift 2 ;;
+    -9) sig=KILL; shift ;;
+    [0-9]*) node="$1"; shift ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+mkdir -p "$(dirname "$dir")"
+dir="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
+
+case "$cmd" in
+  fetch)
+    fetch
+    ping_bin >/dev/null
+    ;;
+  start)
+    [[ $nodes == 1 || $nodes == 3 ]] || die "-n must be 1 or 3"
+    if [[ -f $dir/cluster.env ]]; then
+      load_env
+      for ((i = 1; i <= nodes; i++)); do
+        if node_pid "$i" >/dev/null; then
+          log "cluster in $dir already running"
+          echo "$bootstrap"
+          exit 0
+        fi
+      done
+    fi
+    fetch
+    ping_bin >/dev/null
+    rm -rf "$dir" && mkdir -p "$dir"
+    read -r -a all <<<"$(free_ports $((2 * nodes)))"
+    ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes}")
+    bootstrap=""
+    for p in "${ports[@]}"; do bootstrap+="${bootstrap:+,}127.0.0.1:$p"; done
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    {
+      echo "nodes=$nodes"
+      echo "version=$version"
+      echo "cluster_id=$cluster_id"
+      echo "ports=(${ports[*]})"
+      echo "ctl_ports=(${ctl_ports[*]})"
+      echo "bootstrap=$bootstrap"
+    } >"$dir/cluster.env"
+    for ((i = 1; i <= nodes; i++)); do
+      write_config "$i"
+      if ! java -Xmx256m "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$dir/node$i/logs" \
+        -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" \
+        >"$dir/node$i/format.log" 2>&1; then
+        cat "$dir/node$i/format.log" >&2
+        die "formatting the log dir of node $i failed"
+      fi
+    done
+    for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
+    if ! wait_ready "$nodes"; then
+      stop_nodes KILL $(seq 1 "$nodes")
+      die "cluster did not answer within ${start_timeout}s (logs in $dir)"
+    fi
+    log "Kafka $version, $nodes node(s), logs in $dir"
+    echo "$bootstrap"
+    ;;
+  stop)
+    [[ -f $dir/cluster.env ]] || exit 0
+    load_env
+    stop_nodes "$sig" $(seq 1 "$nodes")
+    ;;
+  stop-node)
+    load_env
+    [[ -n $node && $node -ge 1 && $node -le $nodes ]] || die "stop-node needs a node number 1..$nodes"
+    stop_nodes "$sig" "$node"
+    ;;
+  start-node)
+    load_env
+    [[ -n $node && $node -ge 1 && $node -le $nodes ]] || die "start-node needs a node number 1..$nodes"
+    start_node "$node"
+    wait_ready "$nodes" "$node" || die "cluster did not answer within ${start_timeout}s after starting node $node"
+    ;;
+  bootstrap)
+    load_env
+    echo "$bootstrap"
+    ;;
+  status)
+    load_env
+    for ((i = 1; i <= nodes; i++)); do
+      if pid="$(node_pid "$i")"; then
+        echo "node $i: running (pid $pid) on 127.0.0.1:${ports[i - 1]}"
+      else
+        echo "node $i: stopped"
+      fi
+    done
+    ;;
+  *) die "unknown command $cmd" ;;
+esac
