@@ -89,6 +89,34 @@ func WithReplicationFactor(n int16) Option {
 	return func(a *App) error { a.cfg.ReplicationFactor = n; return nil }
 }
 
+// WithConcurrency sets the number of worker goroutines that process the
+// records of sub-topologies in the concurrent ordering modes (KeyOrder,
+// Unordered; see Order), shared by all their tasks. Default 64. It bounds
+// how many records are processed at once: for I/O-bound work, set it to the
+// number of calls in flight the remote side should see.
+func WithConcurrency(n int) Option {
+	return func(a *App) error {
+		if n <= 0 {
+			return fmt.Errorf("concurrency must be positive, got %d", n)
+		}
+		a.cfg.Concurrency = n
+		return nil
+	}
+}
+
+// WithMaxInFlight bounds, per input partition, the records dispatched to the
+// workers and not yet committable (default 10000). A partition that reaches
+// it stops fetching until half of them are done; other partitions go on.
+func WithMaxInFlight(n int) Option {
+	return func(a *App) error {
+		if n <= 0 {
+			return fmt.Errorf("max in-flight must be positive, got %d", n)
+		}
+		a.cfg.MaxInFlight = n
+		return nil
+	}
+}
+
 // ErrorPolicy says what happens to a record whose processing failed.
 type ErrorPolicy struct {
 	p runtime.Policy

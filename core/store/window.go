@@ -290,6 +290,8 @@ func (s *windowStore[K, V]) Fetch(key K, from, to time.Time) iter.Seq2[Windowed[
 				yield(Windowed[K, V]{}, err)
 				return
 			}
+			// Both bounds extend prefix: cap it so they do not share memory.
+			prefix = prefix[:len(prefix):len(prefix)]
 			if !s.scan(orderedInt64(prefix, lo), PrefixEnd(orderedInt64(prefix, hi)), lo, hi, yield) {
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/store"
@@ -23,15 +24,29 @@ import (
 // segments, and the changelog of a window store expires the same records by
 // its own retention (cleanup.policy=compact,delete). A restored window store
 // drops what is expired again at its first write.
+//
+// seq counts the records logged and acked those acknowledged; the brokers
+// acknowledge a partition's records in order, so acked >= n means the first
+// n are durable. Completions wait on these (see completion).
 type changelogBackend struct {
 	store.Backend
 	topic     string
 	partition int32
-	produce   func(*kgo.Record)
+	r         *Runtime
+	ts        *taskState
+	promise   func(*kgo.Record, error)
+	seq       atomic.Uint64
+	acked     atomic.Uint64
 
-	mu      sync.Mutex
+	mu      sync.Mutex // orders seq with the produce call, and guards the slabs
 	slab    []byte
 	records []kgo.Record
+}
+
+func (c *changelogBackend) onAcked(rec *kgo.Record, err error) {
+	c.r.onProduced(rec, err)
+	c.acked.Add(1)
+	c.ts.drainWaiters()
 }
 
 func (c *changelogBackend) log(key, value []byte, tombstone bool) {
@@ -53,7 +68,6 @@ func (c *changelogBackend) log(key, value []byte, tombstone bool) {
 		c.slab = c.slab[:len(c.slab)+n]
 	}
 	buf = append(append(buf, key...), value...)
-	c.mu.Unlock()
 	r.Topic, r.Partition = c.topic, c.partition
 	r.Key = buf[:len(key):len(key)]
 	if !tombstone {
@@ -62,7 +76,9 @@ func (c *changelogBackend) log(key, value []byte, tombstone bool) {
 			r.Value = []byte{}
 		}
 	}
-	c.produce(r)
+	c.seq.Add(1)
+	c.r.cl.Produce(c.r.produceCtx, r, c.promise)
+	c.mu.Unlock()
 }
 
 func (c *changelogBackend) Set(key, value []byte) error {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,20 +53,31 @@ type Config struct {
 	ReplicationFactor int16
 	MaxPollRecords    int
 	OnRestore         func(RestoreProgress)
+	// Concurrency is the number of worker goroutines shared by the tasks
+	// of the concurrent ordering modes.
+	Concurrency int
+	// MaxInFlight bounds, per input partition, the records dispatched and
+	// not yet committable; past it the partition's fetching pauses.
+	MaxInFlight int
+	// MaxMetadataBytes is the broker's offset metadata limit
+	// (offset.metadata.max.bytes).
+	MaxMetadataBytes int
 }
 
 // Stats are the runtime's counters.
 type Stats struct {
-	Processed    int64 // input records handled: processed, skipped or dead-lettered
-	Skipped      int64 // records skipped by a policy
-	DeadLettered int64 // records written to a dead-letter topic
-	Commits      int64 // offset commits
-	Restored     int64 // changelog records applied by restoration
-	Tasks        int   // tasks currently owned
+	Processed        int64 // input records handled: processed, skipped or dead-lettered (or dispatched, in the concurrent modes)
+	Skipped          int64 // records skipped by a policy
+	DeadLettered     int64 // records written to a dead-letter topic
+	Commits          int64 // offset commits
+	Restored         int64 // changelog records applied by restoration
+	SkippedCompleted int64 // records not processed again because the commit metadata listed them as complete
+	MetadataDropped  int64 // commits whose completed-offsets metadata exceeded the limit (those records will be replayed)
+	Tasks            int   // tasks currently owned
 }
 
 type stats struct {
-	processed, skipped, deadLettered, commits, restored atomic.Int64
+	processed, skipped, deadLettered, commits, restored, skippedDone, metaDropped atomic.Int64
 }
 
 // Runtime is one running application instance.
@@ -79,6 +91,7 @@ type Runtime struct {
 	// records; the rebalance callbacks hold it while creating, committing
 	// and closing tasks. BlockRebalanceOnPoll keeps them from overlapping in
 	// time anyway; the lock makes the hand-over visible to the race detector.
+	// Workers never take it: they reach their task through their queue.
 	mu     sync.Mutex
 	tasks  map[graph.TaskID]*taskState
 	byTP   map[string]map[int32]*taskState
@@ -88,29 +101,38 @@ type Runtime struct {
 	partMu     sync.Mutex
 	partitions map[string]int32
 
-	// fatal is the first fatal error found outside the loop (a production
-	// failure under the Fail policy, a task that could not be created);
-	// failed collects production failures under Skip and DeadLetter.
-	fatal    atomic.Pointer[error]
-	failedMu sync.Mutex
-	failed   []producedFailure
+	// fatal is the first fatal error found outside the loop's own flow (by
+	// a worker, a produce callback, a rebalance callback).
+	fatal atomic.Pointer[error]
+
+	ready        chan *unitQueue
+	workers      sync.WaitGroup
+	punctPending atomic.Int64
 
 	produceCtx context.Context
-	promise    func(*kgo.Record, error)
 	stats      stats
 }
 
-type producedFailure struct {
-	rec *kgo.Record
-	err error
-}
-
-// taskState is a task with the input offsets processed since the last commit.
+// taskState is a task with its completion tracking.
 type taskState struct {
 	t         *task.Task
-	offsets   map[string]kgo.EpochOffset // next offset to commit, per source topic
-	dirty     bool
+	sub       *graph.Subtopology
+	async     bool                    // dispatched to the workers
+	ctx       context.Context         // canceled when the task is dropped
+	cancel    context.CancelFunc      //
+	trackers  map[string]*partTracker // per source topic
+	committed map[string]string       // last committed offset+metadata per topic, to skip no-op commits
+	paused    map[string]bool
 	stateDirs map[string]string // store name -> dir, persistent logged stores only
+	stopped   atomic.Bool       // no new work: the task is being dropped
+	active    atomic.Int64      // units started and not complete
+
+	changelogs []*changelogBackend
+	waiters    waiters
+
+	qmu    sync.Mutex
+	queues map[string]*unitQueue // KEY / PARTITION queues in flight
+	open   *unitQueue            // UNORDERED group being filled
 }
 
 // New validates cfg and returns a runtime; Run starts it.
@@ -127,6 +149,15 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 10000
+	}
+	if cfg.MaxMetadataBytes <= 0 {
+		cfg.MaxMetadataBytes = 4096
+	}
 	r := &Runtime{
 		cfg:        cfg,
 		log:        cfg.Logger.With("app", cfg.AppID),
@@ -140,7 +171,6 @@ func New(cfg Config) (*Runtime, error) {
 			r.subOf[t] = st
 		}
 	}
-	r.promise = r.onProduced
 	return r, nil
 }
 
@@ -156,7 +186,8 @@ func (r *Runtime) Stats() Stats {
 	r.mu.Unlock()
 	return Stats{
 		Processed: r.stats.processed.Load(), Skipped: r.stats.skipped.Load(), DeadLettered: r.stats.deadLettered.Load(),
-		Commits: r.stats.commits.Load(), Restored: r.stats.restored.Load(), Tasks: n,
+		Commits: r.stats.commits.Load(), Restored: r.stats.restored.Load(), SkippedCompleted: r.stats.skippedDone.Load(),
+		MetadataDropped: r.stats.metaDropped.Load(), Tasks: n,
 	}
 }
 
@@ -170,8 +201,10 @@ func (r *Runtime) Kill() {
 // or a fatal error happens.
 func (r *Runtime) Run(ctx context.Context) (err error) {
 	var sourceTopics []string
+	async := false
 	for _, st := range r.cfg.Topology.Subtopologies {
 		sourceTopics = append(sourceTopics, st.SourceTopics...)
+		async = async || isAsync(st)
 	}
 	admCl, err := kgo.NewClient(r.baseOpts()...)
 	if err != nil {
@@ -186,6 +219,17 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	produceCtx, cancelProduce := context.WithCancel(context.Background())
 	defer cancelProduce()
 	r.produceCtx = produceCtx
+	if async {
+		r.ready = make(chan *unitQueue, 1<<16)
+		for range r.cfg.Concurrency {
+			r.workers.Add(1)
+			go r.worker()
+		}
+		defer func() {
+			close(r.ready)
+			r.workers.Wait()
+		}()
+	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ConsumerGroup(r.cfg.AppID),
@@ -211,24 +255,41 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if r.killed.Load() {
 		cancelProduce()
 		cl.Close()
-		r.closeTasks(false)
+		r.closeTasks()
 		return err
 	}
-	// Graceful shutdown: records already processed are flushed and
-	// committed; records polled but not yet processed are left for the next
-	// owner (they are not committed).
+	// Graceful shutdown: no new work starts; work in flight gets a bounded
+	// time to complete; whatever is complete is committed; the rest is left
+	// for the next owner.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r.mu.Lock()
-	cerr := r.commitTasks(shutdownCtx, r.allTasks())
+	tasks := r.allTasks()
+	r.drain(tasks, 20*time.Second)
+	cerr := r.commitTasks(shutdownCtx, tasks)
 	r.mu.Unlock()
 	if cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	cl.Close() // leaves the group; onRevoked closes the tasks
-	r.closeTasks(false)
+	r.closeTasks()
 	r.log.Info("stopped", "processed", r.stats.processed.Load())
 	return err
+}
+
+// isAsync reports whether st's records go to the workers: the concurrent
+// modes, and the partition mode when retries or batches need a worker that
+// may wait without holding up the other partitions.
+func isAsync(st *graph.Subtopology) bool {
+	if st.Order != graph.OrderPartition || st.Batch != nil {
+		return true
+	}
+	for _, n := range st.Nodes {
+		if n.Retry != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runtime) allTasks() []*taskState {
@@ -268,6 +329,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		err := r.process(ctx, fetches)
+		r.resumeDrained()
 		if p := r.fatal.Load(); err == nil && p != nil {
 			err = *p
 		}
@@ -280,8 +342,10 @@ func (r *Runtime) loop(ctx context.Context) error {
 			nextCommit = time.Now().Add(r.cfg.CommitInterval)
 		}
 		if err != nil && !r.killed.Load() {
-			// Commit what was processed before the failure, then stop.
-			if cerr := r.commitTasks(context.Background(), r.allTasks()); cerr != nil {
+			// Commit what is complete, then stop.
+			tasks := r.allTasks()
+			r.drain(tasks, 10*time.Second)
+			if cerr := r.commitTasks(context.Background(), tasks); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 		}
@@ -293,8 +357,9 @@ func (r *Runtime) loop(ctx context.Context) error {
 	}
 }
 
-// process runs a poll's records through their tasks, partition by
-// partition, each partition in offset order.
+// process runs a poll's records: partitions of synchronous tasks one after
+// another on this goroutine, each in offset order; records of concurrent
+// tasks go to the workers.
 func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 	var err error
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -302,37 +367,54 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 			return
 		}
 		ts := r.byTP[p.Topic][p.Partition]
-		if ts == nil {
+		if ts == nil || ts.stopped.Load() {
 			// Polled before the partition was revoked: not ours any more.
 			return
 		}
-		done := 0
-		for _, rec := range p.Records {
-			if r.killed.Load() || done&255 == 255 && ctx.Err() != nil {
-				break
-			}
-			if perr := ts.t.Process(ctx, rec); perr != nil {
-				if err = r.handleRecordError(rec, perr); err != nil {
-					break
-				}
-			}
-			done++
+		if ts.async {
+			r.dispatchPartition(ts, p)
+			return
 		}
-		// Offsets and counters are updated once per partition batch, not per
-		// record: they only matter at the next commit.
-		if done > 0 {
-			last := p.Records[done-1]
-			ts.offsets[p.Topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
-			ts.dirty = true
-			r.stats.processed.Add(int64(done))
-		}
+		err = r.processSync(ctx, ts, p)
 	})
 	return err
 }
 
+// processSync processes a partition's records in order on the loop. They
+// form one unit of completion: committable once all their outputs and
+// changelog writes are acknowledged.
+func (r *Runtime) processSync(ctx context.Context, ts *taskState, p kgo.FetchTopicPartition) error {
+	tr := ts.trackers[p.Topic]
+	c := newCompletion(r, ts)
+	ts.active.Add(1)
+	pctx := c.context(ts.ctx)
+	done := 0
+	var err error
+	for _, rec := range p.Records {
+		if r.killed.Load() || done&255 == 255 && ctx.Err() != nil {
+			break
+		}
+		if tr.hasSkip.Load() && tr.skipDone(rec.Offset) {
+			r.stats.skippedDone.Add(1)
+		} else if perr := ts.t.Process(pctx, rec); perr != nil {
+			if err = r.handleRecordError(pctx, rec, perr); err != nil {
+				break
+			}
+		}
+		done++
+	}
+	if done > 0 {
+		c.entries = []entryRef{{tr, tr.add(p.Records[0].Offset, p.Records[done-1].Offset+1)}}
+		r.stats.processed.Add(int64(done))
+	}
+	c.processed()
+	return err
+}
+
 // handleRecordError applies the policy of the failed stage; it returns the
-// error if the policy is to fail.
-func (r *Runtime) handleRecordError(rec *kgo.Record, err error) error {
+// error if the policy is to fail. ctx carries the record's completion, so a
+// dead letter is acknowledged before the record's offset is committed.
+func (r *Runtime) handleRecordError(ctx context.Context, rec *kgo.Record, err error) error {
 	var re *graph.RecordError
 	if !errors.As(err, &re) {
 		return fmt.Errorf("kstreams: %w", err) // a punctuator error: no record to blame
@@ -345,15 +427,15 @@ func (r *Runtime) handleRecordError(rec *kgo.Record, err error) error {
 			"node", re.Node, "stage", re.Stage.String(), "error", re.Err)
 		return nil
 	case DeadLetter:
-		r.deadLetter(rec, re.Stage, re.Node, re.Err)
+		r.deadLetter(completionFrom(ctx), rec, re.Stage, re.Node, re.Err)
 		return nil
 	}
 	return fmt.Errorf("kstreams: %w (the record is not committed and will be retried on restart; to move past it, fix the cause or set a skip or dead-letter policy for %s errors)", err, re.Stage)
 }
 
 // deadLetter writes the original record to the stage's dead-letter topic
-// with headers describing the failure.
-func (r *Runtime) deadLetter(rec *kgo.Record, stage graph.Stage, node string, cause error) {
+// with headers describing the failure, as part of c.
+func (r *Runtime) deadLetter(c *completion, rec *kgo.Record, stage graph.Stage, node string, cause error) {
 	p := r.cfg.Policies[stage]
 	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+8)
 	h = append(h, rec.Headers...)
@@ -369,56 +451,98 @@ func (r *Runtime) deadLetter(rec *kgo.Record, stage graph.Stage, node string, ca
 	r.stats.deadLettered.Add(1)
 	r.log.Warn("dead-lettered record", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 		"dead_letter_topic", p.Topic, "stage", stage.String(), "error", cause)
-	r.produce(&kgo.Record{Topic: p.Topic, Partition: -1, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp})
+	c.produce(&kgo.Record{Topic: p.Topic, Partition: -1, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp})
 }
 
-func (r *Runtime) produce(rec *kgo.Record) {
-	r.cl.Produce(r.produceCtx, rec, r.promise)
-}
-
-// onProduced records failed productions; the loop acts on them at the next
-// commit, before any offset covering them is committed.
+// onProduced applies the production error policy to a record the brokers
+// refused. It runs in franz-go's promise goroutine.
 func (r *Runtime) onProduced(rec *kgo.Record, err error) {
 	if err == nil || r.killed.Load() {
 		return
 	}
-	if p := r.cfg.Policies[graph.StageProduce]; p.Action == Fail {
-		e := fmt.Errorf("kstreams: producing to %s/%d failed: %w (records produced after this may be reprocessed on restart; check the topic exists, the client's authorization and the record size limits)", rec.Topic, rec.Partition, err)
-		r.fatal.CompareAndSwap(nil, &e)
-		return
+	p := r.cfg.Policies[graph.StageProduce]
+	switch {
+	case p.Action == Skip || p.Action == DeadLetter && rec.Topic == p.Topic:
+		r.stats.skipped.Add(1)
+		r.log.Warn("skipped record that failed to produce", "topic", rec.Topic, "partition", rec.Partition, "error", err)
+	case p.Action == DeadLetter:
+		// Producing from a promise could block on a full buffer: hand the
+		// dead letter to its own goroutine, holding an untracked count.
+		// The count taken here is released by c: commits wait for it.
+		r.punctPending.Add(1)
+		go func() {
+			c := newCompletion(r, nil)
+			c.punct = true
+			r.deadLetter(c, rec, graph.StageProduce, "", err)
+			c.processed()
+		}()
+	default:
+		r.setFatal(fmt.Errorf("kstreams: producing to %s/%d failed: %w (check the topic exists, the client's authorization and the record size limits)", rec.Topic, rec.Partition, err))
 	}
-	r.failedMu.Lock()
-	r.failed = append(r.failed, producedFailure{rec, err})
-	r.failedMu.Unlock()
 }
 
-// commitTasks makes the work of tasks durable and commits their offsets.
+// commitTasks commits, per input partition of tasks, the lowest offset not
+// yet complete, with the complete offsets above it in the metadata.
 //
-// Invariant (at-least-once): an input offset is committed only after every
-// record produced while processing it and the records before it (outputs and
-// changelog writes) is acknowledged by the brokers, and the stores' flushed
-// state is checkpointed. Flush waits for every buffered record of the client,
-// so it covers all tasks.
+// Invariant (at-least-once): an offset is committable only when its record
+// and all earlier records of its partition are complete: processed, every
+// record they produced (outputs, dead letters) acknowledged, and every
+// changelog write made by then acknowledged (see completion). Persistent
+// stores are flushed and checkpointed before the commit. Wall-clock
+// punctuations are not tied to offsets: the commit waits for their outputs.
 func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if r.killed.Load() || r.cl == nil {
 		return nil
 	}
-	if err := r.flushProduced(ctx); err != nil {
-		return err
+	if p := r.fatal.Load(); p != nil {
+		return *p
+	}
+	for deadline := time.Now().Add(30 * time.Second); r.punctPending.Load() > 0; {
+		if time.Now().After(deadline) {
+			return errors.New("kstreams: outputs of punctuators not acknowledged after 30s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
+	metadata := map[string]map[int32]string{}
 	var checkpoints []*taskState
+	type pending struct {
+		ts    *taskState
+		topic string
+		key   string
+	}
+	var updates []pending
 	for _, ts := range tasks {
-		if !ts.dirty {
-			continue
-		}
-		for topic, eo := range ts.offsets {
+		part := ts.t.ID().Partition
+		changed := false
+		for topic, tr := range ts.trackers {
+			off, done, ok := tr.commitPoint()
+			if !ok {
+				continue
+			}
+			meta := encodeDone(off, done)
+			if len(meta) > r.cfg.MaxMetadataBytes {
+				// Too many completed records above a slow one: commit
+				// without the map; they will be processed again.
+				r.stats.metaDropped.Add(1)
+				r.log.Warn("completed-offsets metadata exceeds the broker's limit; committing without it, so completed records above the committed offset will be replayed after a restart",
+					"topic", topic, "partition", part, "committed", off, "completed_above", len(done), "bytes", len(meta), "limit", r.cfg.MaxMetadataBytes)
+				meta = ""
+			}
+			key := fmt.Sprintf("%d|%s", off, meta)
+			if ts.committed[topic] == key {
+				continue
+			}
 			if offsets[topic] == nil {
 				offsets[topic] = map[int32]kgo.EpochOffset{}
+				metadata[topic] = map[int32]string{}
 			}
-			offsets[topic][ts.t.ID().Partition] = eo
+			offsets[topic][part] = kgo.EpochOffset{Epoch: -1, Offset: off}
+			metadata[topic][part] = meta
+			updates = append(updates, pending{ts, topic, key})
+			changed = true
 		}
-		if len(ts.stateDirs) > 0 {
+		if changed && len(ts.stateDirs) > 0 {
 			checkpoints = append(checkpoints, ts)
 		}
 	}
@@ -428,8 +552,19 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if err := r.checkpoint(ctx, checkpoints); err != nil {
 		return err
 	}
+	cctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if m := metadata[t.Topic][t.Partitions[j].Partition]; m != "" {
+					t.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	})
 	var commitErr error
-	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	r.cl.CommitOffsetsSync(cctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			commitErr = err
 			return
@@ -448,41 +583,11 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		r.log.Warn("offset commit failed; the records since the last commit will be reprocessed by their next owner", "error", commitErr)
 		return nil
 	}
-	for _, ts := range tasks {
-		ts.dirty = false
+	for _, u := range updates {
+		u.ts.committed[u.topic] = u.key
 	}
 	r.stats.commits.Add(1)
 	return nil
-}
-
-// flushProduced waits for all produced records, dead-letters or skips the
-// failed ones as their policy says, and reports a failure under Fail.
-func (r *Runtime) flushProduced(ctx context.Context) error {
-	for range 3 {
-		if err := r.cl.Flush(ctx); err != nil {
-			return fmt.Errorf("kstreams: flushing produced records: %w", err)
-		}
-		if p := r.fatal.Load(); p != nil {
-			return *p
-		}
-		r.failedMu.Lock()
-		failed := r.failed
-		r.failed = nil
-		r.failedMu.Unlock()
-		if len(failed) == 0 {
-			return nil
-		}
-		policy := r.cfg.Policies[graph.StageProduce]
-		for _, f := range failed {
-			if policy.Action == DeadLetter && f.rec.Topic != policy.Topic {
-				r.deadLetter(f.rec, graph.StageProduce, "", f.err)
-				continue
-			}
-			r.stats.skipped.Add(1)
-			r.log.Warn("skipped record that failed to produce", "topic", f.rec.Topic, "partition", f.rec.Partition, "error", f.err)
-		}
-	}
-	return errors.New("kstreams: producing to the dead-letter topic keeps failing")
 }
 
 // checkpoint records, for each persistent store of tasks, the changelog
@@ -513,13 +618,20 @@ func (r *Runtime) checkpoint(ctx context.Context, tasks []*taskState) error {
 	return nil
 }
 
+// punctuateWallClock fires due wall-clock punctuators. Their outputs are
+// tracked as punctuation units, which commits wait for.
 func (r *Runtime) punctuateWallClock(ctx context.Context) error {
 	now := time.Now()
 	for _, ts := range r.tasks {
-		if err := ts.t.PunctuateWallClock(ctx, now); err != nil {
+		c := newCompletion(r, ts)
+		c.punct = true
+		ts.active.Add(1)
+		r.punctPending.Add(1)
+		err := ts.t.PunctuateWallClock(c.context(ts.ctx), now)
+		c.processed()
+		if err != nil {
 			return fmt.Errorf("kstreams: %w", err)
 		}
-		ts.dirty = true
 	}
 	return nil
 }
@@ -531,6 +643,7 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var committed kadm.OffsetResponses
 	for topic, parts := range assigned {
 		st := r.subOf[topic]
 		if st == nil {
@@ -541,12 +654,14 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 			if _, ok := r.tasks[id]; ok {
 				continue
 			}
-			ts, err := r.newTask(ctx, st, p)
+			if committed == nil && isAsync(st) {
+				committed = r.fetchCommitted(ctx)
+			}
+			ts, err := r.newTask(ctx, st, p, committed)
 			if err != nil {
 				// Without its task the partition cannot be processed; fail
 				// loudly rather than consume it without processing.
-				e := fmt.Errorf("kstreams: creating task %s: %w", id, err)
-				r.fatal.CompareAndSwap(nil, &e)
+				r.setFatal(fmt.Errorf("kstreams: creating task %s: %w", id, err))
 				r.log.Error("creating task failed", "task", id.String(), "error", err)
 				r.cl.PauseFetchPartitions(map[string][]int32{topic: {p}})
 				continue
@@ -563,6 +678,16 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	}
 }
 
+// fetchCommitted reads the group's committed offsets with their metadata.
+func (r *Runtime) fetchCommitted(ctx context.Context) kadm.OffsetResponses {
+	offs, err := r.adm.FetchOffsets(ctx, r.cfg.AppID)
+	if err != nil {
+		r.log.Warn("reading committed offsets' metadata failed; completed records above the committed offsets will be processed again", "error", err)
+		return kadm.OffsetResponses{}
+	}
+	return offs
+}
+
 // onRevoked commits and closes the tasks of revoked partitions.
 func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	r.dropTasks(ctx, revoked, !r.killed.Load())
@@ -574,18 +699,22 @@ func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]i
 	r.dropTasks(ctx, lost, false)
 }
 
+// dropTasks stops the tasks of parts: no new work starts, work in flight
+// gets a bounded time to complete, what is complete is committed (if
+// commit), and the tasks close.
 func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, commit bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var drop []*taskState
 	for topic, ps := range parts {
 		for _, p := range ps {
-			if ts := r.byTP[topic][p]; ts != nil && !containsTask(drop, ts) {
+			if ts := r.byTP[topic][p]; ts != nil && !slices.Contains(drop, ts) {
 				drop = append(drop, ts)
 			}
 		}
 	}
 	if commit {
+		r.drain(drop, 10*time.Second)
 		if err := r.commitTasks(ctx, drop); err != nil {
 			r.log.Error("committing revoked tasks failed; their uncommitted records will be reprocessed", "error", err)
 		}
@@ -595,28 +724,21 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, commi
 	}
 }
 
-func containsTask(ts []*taskState, t *taskState) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *Runtime) closeTask(ts *taskState) {
+	ts.stopped.Store(true)
+	ts.cancel()
 	id := ts.t.ID()
 	if err := ts.t.Close(); err != nil {
 		r.log.Error("closing task", "task", id.String(), "error", err)
 	}
 	delete(r.tasks, id)
-	for _, t := range ts.t.Subtopology().SourceTopics {
+	for _, t := range ts.sub.SourceTopics {
 		delete(r.byTP[t], id.Partition)
 	}
 	r.log.Info("task closed", "task", id.String())
 }
 
-func (r *Runtime) closeTasks(bool) {
+func (r *Runtime) closeTasks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ts := range r.allTasks() {
@@ -625,8 +747,26 @@ func (r *Runtime) closeTasks(bool) {
 }
 
 // newTask creates the task for partition p of st, restoring its stores.
-func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32) (*taskState, error) {
-	ts := &taskState{offsets: map[string]kgo.EpochOffset{}, stateDirs: map[string]string{}}
+// committed holds the group's committed offsets, whose metadata lists
+// records already complete.
+func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, committed kadm.OffsetResponses) (*taskState, error) {
+	tctx, cancel := context.WithCancel(context.Background())
+	ts := &taskState{
+		sub: st, async: isAsync(st), ctx: tctx, cancel: cancel,
+		trackers: map[string]*partTracker{}, committed: map[string]string{}, paused: map[string]bool{},
+		stateDirs: map[string]string{}, queues: map[string]*unitQueue{},
+	}
+	for _, topic := range st.SourceTopics {
+		tr := newPartTracker()
+		if o, ok := committed.Lookup(topic, p); ok && o.Err == nil && o.At >= 0 {
+			done, err := decodeDone(o.At, o.Metadata)
+			if err != nil {
+				r.log.Warn("ignoring unreadable commit metadata; completed records will be processed again", "topic", topic, "partition", p, "error", err)
+			}
+			tr.setSkip(done)
+		}
+		ts.trackers[topic] = tr
+	}
 	h := &taskHost{r: r, ctx: ctx, ts: ts}
 	var opts task.Options
 	if r.cfg.StateDir != "" {
@@ -641,6 +781,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32) (
 	}
 	t, err := task.New(st, p, h, opts)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	ts.t = t
@@ -654,11 +795,18 @@ type taskHost struct {
 	ts  *taskState
 }
 
-func (h *taskHost) Emit(_ context.Context, rec *kgo.Record) error {
+// Emit produces rec as part of the unit in ctx. Every emit happens within
+// a unit: record processing, stream-time punctuation (inside a record's
+// processing) or wall-clock punctuation.
+func (h *taskHost) Emit(ctx context.Context, rec *kgo.Record) error {
 	if p := h.r.fatal.Load(); p != nil {
 		return *p
 	}
-	h.r.produce(rec)
+	c := completionFrom(ctx)
+	if c == nil {
+		return errors.New("kstreams: record emitted outside of processing or punctuation (from a goroutine of the processor's own?); it could not be tracked for at-least-once delivery")
+	}
+	c.produce(rec)
 	return nil
 }
 
@@ -692,6 +840,12 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 		}
 		if cp >= 0 {
 			start = cp
+		} else if err := b.DeleteRange(nil, nil); err != nil {
+			// No checkpoint: whatever the store holds is not known to match
+			// the changelog (deletes compacted away would resurrect), so
+			// restore into an empty store.
+			b.Close()
+			return nil, fmt.Errorf("clearing store %s without a checkpoint: %w", spec.Name(), err)
 		}
 	}
 	if _, err := h.r.restore(h.ctx, b, RestoreProgress{Store: spec.Name(), Task: bctx.Task, Topic: topic, Partition: bctx.Partition, Start: start}); err != nil {
@@ -701,5 +855,8 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	if persistent {
 		h.ts.stateDirs[spec.Name()] = bctx.Dir
 	}
-	return &changelogBackend{Backend: b, topic: topic, partition: bctx.Partition, produce: h.r.produce}, nil
+	cb := &changelogBackend{Backend: b, topic: topic, partition: bctx.Partition, r: h.r, ts: h.ts}
+	cb.promise = cb.onAcked
+	h.ts.changelogs = append(h.ts.changelogs, cb)
+	return cb, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // partTracker tracks, for one input partition, which dispatched offset
@@ -19,6 +20,7 @@ type partTracker struct {
 	entries []*trackEntry // dispatched ranges in offset order; entries[0] is the oldest not yet committed past
 	next    int64         // offset after the last dispatched range; -1 before the first
 	skip    map[int64]bool
+	hasSkip atomic.Bool // skip is not empty; spares the lock on the fast path
 }
 
 type trackEntry struct {
@@ -38,10 +40,34 @@ func (t *partTracker) add(from, to int64) *trackEntry {
 	return e
 }
 
+// markDone marks e complete and drops the complete prefix of the entries.
+// The first entry left (if any) is the lowest incomplete one.
 func (t *partTracker) markDone(e *trackEntry) {
 	t.mu.Lock()
 	e.done = true
+	i := 0
+	for i < len(t.entries) && t.entries[i].done {
+		i++
+	}
+	if i > 0 {
+		clear(t.entries[:i])
+		t.entries = t.entries[i:]
+	}
 	t.mu.Unlock()
+}
+
+// setSkip records offsets that the commit metadata says are complete.
+func (t *partTracker) setSkip(done []int64) {
+	if len(done) == 0 {
+		return
+	}
+	t.mu.Lock()
+	t.skip = make(map[int64]bool, len(done))
+	for _, o := range done {
+		t.skip[o] = true
+	}
+	t.mu.Unlock()
+	t.hasSkip.Store(true)
 }
 
 // skipDone reports whether offset was recorded as complete in the commit
@@ -51,6 +77,9 @@ func (t *partTracker) skipDone(offset int64) bool {
 	defer t.mu.Unlock()
 	if t.skip[offset] {
 		delete(t.skip, offset)
+		if len(t.skip) == 0 {
+			t.hasSkip.Store(false)
+		}
 		return true
 	}
 	return false
@@ -71,14 +100,6 @@ func (t *partTracker) commitPoint() (offset int64, done []int64, ok bool) {
 	defer t.mu.Unlock()
 	if t.next < 0 {
 		return 0, nil, false
-	}
-	i := 0
-	for i < len(t.entries) && t.entries[i].done {
-		i++
-	}
-	if i > 0 {
-		clear(t.entries[:i])
-		t.entries = t.entries[i:]
 	}
 	if len(t.entries) == 0 {
 		return t.next, nil, true

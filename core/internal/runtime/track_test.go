@@ -63,7 +63,7 @@ func TestTrackerCommitPoint(t *testing.T) {
 		t.Fatalf("commit point %d, done %v", off, done)
 	}
 	if tr.inFlight() != 8 {
-		t.Fatalf("in flight %d, want 8", tr.inFlight())
+		t.Fatalf("in flight %d, want 8 (the complete prefix 0-1 is dropped)", tr.inFlight())
 	}
 	for _, e := range es {
 		tr.markDone(e)

@@ -135,6 +135,17 @@ func (t *Task) Process(ctx context.Context, r *kgo.Record) error {
 	return nil
 }
 
+// ProcessBatch runs records of one source topic through the processors as
+// one batch (see graph.Instance), then fires due stream-time punctuators.
+// A *graph.BatchError (a record that could not be decoded) is returned as
+// is; other errors are returned as they are, for the caller to attribute.
+func (t *Task) ProcessBatch(ctx context.Context, rs []*kgo.Record) error {
+	if err := t.inst.ProcessBatch(ctx, rs); err != nil {
+		return err
+	}
+	return t.punctuate(ctx, graph.StreamTime, t.streamTime.Load())
+}
+
 // PunctuateWallClock fires the wall-clock punctuators due at now.
 func (t *Task) PunctuateWallClock(ctx context.Context, now time.Time) error {
 	return t.punctuate(ctx, graph.WallClockTime, now.UnixNano())

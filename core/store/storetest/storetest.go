@@ -458,7 +458,7 @@ func testTypedWindow(t *testing.T, b store.Backend) {
 		return store.Window{Start: base.Add(time.Duration(h) * time.Hour), End: base.Add(time.Duration(h+1) * time.Hour)}
 	}
 	for h := range 3 {
-		for _, k := range []string{"b", "a", "ab"} {
+		for _, k := range []string{"b", "a", "ab", "a-key-long-enough-to-leave-spare-capacity"} {
 			if err := ws.Put(k, win(h), int64(h)); err != nil {
 				t.Fatal(err)
 			}
@@ -487,8 +487,18 @@ func testTypedWindow(t *testing.T, b store.Backend) {
 		}
 		n++
 	}
-	if n != 3 {
-		t.Fatalf("FetchAll(hour 1) returned %d windows, want 3", n)
+	if n != 4 {
+		t.Fatalf("FetchAll(hour 1) returned %d windows, want 4", n)
+	}
+	long := 0
+	for _, err := range ws.Fetch("a-key-long-enough-to-leave-spare-capacity", base, base.Add(2*time.Hour)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		long++
+	}
+	if long != 3 {
+		t.Fatalf("Fetch of a long key returned %d windows, want 3", long)
 	}
 	// Advancing 10 hours expires everything older than 3 hours.
 	if err := ws.Put("a", win(10), 10); err != nil {

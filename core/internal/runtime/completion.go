@@ -1,0 +1,137 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// completion tracks one unit of work (a record, a batch, or a run of
+// records of a partition processed synchronously) until it is complete:
+// its processing returned, every record it produced is acknowledged, and
+// every changelog write made up to the moment its processing returned is
+// acknowledged. Then its tracker entries are marked done and become
+// committable.
+//
+// pending counts the processing (1, until processed is called) plus the
+// produced records not yet acknowledged.
+type completion struct {
+	ts      *taskState
+	entries []entryRef
+	pending atomic.Int32
+	need    []uint64 // changelog sequence numbers to wait for, per store
+	promise func(*kgo.Record, error)
+	r       *Runtime
+	punct   bool // a wall-clock punctuation, counted in Runtime.punctPending
+}
+
+type entryRef struct {
+	tr *partTracker
+	e  *trackEntry
+}
+
+type completionKey struct{}
+
+func newCompletion(r *Runtime, ts *taskState) *completion {
+	c := &completion{ts: ts, r: r}
+	c.pending.Store(1)
+	c.promise = c.onProduced
+	return c
+}
+
+func completionFrom(ctx context.Context) *completion {
+	c, _ := ctx.Value(completionKey{}).(*completion)
+	return c
+}
+
+func (c *completion) context(parent context.Context) context.Context {
+	return context.WithValue(parent, completionKey{}, c)
+}
+
+// produce sends rec as part of this unit.
+func (c *completion) produce(rec *kgo.Record) {
+	c.pending.Add(1)
+	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
+}
+
+func (c *completion) onProduced(rec *kgo.Record, err error) {
+	c.r.onProduced(rec, err)
+	c.release()
+}
+
+// processed is called once when the unit's processing returned (whatever
+// the outcome: a failed unit under a continue policy completes too).
+func (c *completion) processed() {
+	if c.ts != nil && len(c.ts.changelogs) > 0 {
+		c.need = make([]uint64, len(c.ts.changelogs))
+		waiting := false
+		for i, cl := range c.ts.changelogs {
+			c.need[i] = cl.seq.Load()
+			if cl.acked.Load() < c.need[i] {
+				waiting = true
+			}
+		}
+		if waiting {
+			c.ts.waitChangelog(c)
+			return
+		}
+	}
+	c.release()
+}
+
+func (c *completion) changelogDone() bool {
+	for i, cl := range c.ts.changelogs {
+		if cl.acked.Load() < c.need[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *completion) release() {
+	if c.pending.Add(-1) != 0 {
+		return
+	}
+	for _, er := range c.entries {
+		er.tr.markDone(er.e)
+	}
+	if c.ts != nil {
+		c.ts.active.Add(-1)
+	}
+	if c.punct {
+		c.r.punctPending.Add(-1)
+	}
+}
+
+// waiters are completions whose changelog writes are not all acknowledged
+// yet. Changelog acknowledgements arrive in order per store, so waiters
+// are released in order too.
+type waiters struct {
+	mu   sync.Mutex
+	list []*completion
+}
+
+func (ts *taskState) waitChangelog(c *completion) {
+	ts.waiters.mu.Lock()
+	ts.waiters.list = append(ts.waiters.list, c)
+	ts.waiters.mu.Unlock()
+	ts.drainWaiters() // an ack may have arrived meanwhile
+}
+
+// drainWaiters releases the waiting completions whose changelog writes are
+// acknowledged.
+func (ts *taskState) drainWaiters() {
+	ts.waiters.mu.Lock()
+	i := 0
+	for i < len(ts.waiters.list) && ts.waiters.list[i].changelogDone() {
+		i++
+	}
+	ready := append([]*completion(nil), ts.waiters.list[:i]...)
+	ts.waiters.list = ts.waiters.list[i:]
+	ts.waiters.mu.Unlock()
+	for _, c := range ready {
+		c.release()
+	}
+}

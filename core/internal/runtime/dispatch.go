@@ -1,0 +1,237 @@
+package runtime
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/internal/graph"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The concurrent ordering modes hand records to a pool of worker
+// goroutines shared by all tasks. A task keeps one queue per key (KEY), one
+// queue for itself (PARTITION with retries or batches), or one queue per
+// dispatched group (UNORDERED); a queue is in the ready channel or being
+// worked on by exactly one worker, which is what keeps a key's records in
+// order.
+
+type item struct {
+	rec *kgo.Record
+	tr  *partTracker
+	e   *trackEntry
+}
+
+type unitQueue struct {
+	ts    *taskState
+	key   string
+	keyed bool
+	items []item
+}
+
+// submit queues a record of ts for the workers. Called by the poll loop.
+func (r *Runtime) submit(ts *taskState, it item) {
+	var q *unitQueue
+	ts.qmu.Lock()
+	switch ts.sub.Order {
+	case graph.OrderUnordered:
+		// Consecutive records form one group up to the batch size, so that
+		// batch processors get batches; without batching each record is its
+		// own group. A group goes to the workers when full or at flushOpen,
+		// and is never appended to after that.
+		if ts.open == nil {
+			ts.open = &unitQueue{ts: ts}
+		}
+		ts.open.items = append(ts.open.items, it)
+		if len(ts.open.items) < ts.batchMax() {
+			ts.qmu.Unlock()
+			return
+		}
+		q, ts.open = ts.open, nil
+	default:
+		key := ""
+		if ts.sub.Order == graph.OrderKey {
+			key = string(it.rec.Key)
+		}
+		if existing, ok := ts.queues[key]; ok {
+			existing.items = append(existing.items, it)
+			ts.qmu.Unlock()
+			return
+		}
+		q = &unitQueue{ts: ts, key: key, keyed: true, items: []item{it}}
+		ts.queues[key] = q
+	}
+	ts.qmu.Unlock()
+	r.ready <- q
+}
+
+// flushOpen hands the open UNORDERED group of ts to the workers.
+func (r *Runtime) flushOpen(ts *taskState) {
+	ts.qmu.Lock()
+	q := ts.open
+	ts.open = nil
+	ts.qmu.Unlock()
+	if q != nil {
+		r.ready <- q
+	}
+}
+
+func (ts *taskState) batchMax() int {
+	if ts.sub.Batch != nil {
+		return ts.sub.Batch.MaxSize
+	}
+	return 1
+}
+
+// worker runs queues until the ready channel closes.
+func (r *Runtime) worker() {
+	defer r.workers.Done()
+	for q := range r.ready {
+		r.runQueue(q)
+	}
+}
+
+func (r *Runtime) runQueue(q *unitQueue) {
+	ts := q.ts
+	for {
+		ts.qmu.Lock()
+		items := take(q, ts.batchMax())
+		if len(items) == 0 {
+			if q.keyed {
+				delete(ts.queues, q.key)
+			}
+			ts.qmu.Unlock()
+			return
+		}
+		if len(items) < ts.batchMax() && ts.sub.Batch != nil && ts.sub.Batch.Linger > 0 {
+			ts.qmu.Unlock()
+			time.Sleep(ts.sub.Batch.Linger)
+			ts.qmu.Lock()
+			items = append(items, take(q, ts.batchMax()-len(items))...)
+		}
+		ts.qmu.Unlock()
+		if ts.stopped.Load() || r.killed.Load() {
+			continue // abandoned: never completed, so never committed
+		}
+		r.runItems(ts, items)
+	}
+}
+
+func take(q *unitQueue, n int) []item {
+	n = min(n, len(q.items))
+	items := append([]item(nil), q.items[:n]...)
+	clear(q.items[:n])
+	q.items = q.items[n:]
+	return items
+}
+
+// runItems processes one unit (a record, or a batch) and completes it.
+func (r *Runtime) runItems(ts *taskState, items []item) {
+	c := newCompletion(r, ts)
+	ts.active.Add(1)
+	c.entries = make([]entryRef, len(items))
+	for i, it := range items {
+		c.entries[i] = entryRef{it.tr, it.e}
+	}
+	ctx := c.context(ts.ctx)
+	if ts.sub.Batch == nil {
+		if err := ts.t.Process(ctx, items[0].rec); err != nil && !ts.stopped.Load() {
+			if ferr := r.handleRecordError(ctx, items[0].rec, err); ferr != nil {
+				r.setFatal(ferr)
+				return // never completed: not committed
+			}
+		}
+		c.processed()
+		return
+	}
+	recs := make([]*kgo.Record, len(items))
+	for i, it := range items {
+		recs[i] = it.rec
+	}
+	for len(recs) > 0 {
+		err := ts.t.ProcessBatch(ctx, recs)
+		if err == nil || ts.stopped.Load() {
+			break
+		}
+		var be *graph.BatchError
+		if errors.As(err, &be) {
+			// One record could not be decoded: its policy, then the rest.
+			if ferr := r.handleRecordError(ctx, recs[be.Index], graph.NewRecordError(recs[be.Index], be.Err)); ferr != nil {
+				r.setFatal(ferr)
+				return
+			}
+			recs = append(recs[:be.Index:be.Index], recs[be.Index+1:]...)
+			continue
+		}
+		// The batch failed as a whole: the policy applies to each record.
+		for _, rec := range recs {
+			if ferr := r.handleRecordError(ctx, rec, graph.NewRecordError(rec, err)); ferr != nil {
+				r.setFatal(ferr)
+				return
+			}
+		}
+		break
+	}
+	c.processed()
+}
+
+func (r *Runtime) setFatal(err error) {
+	r.fatal.CompareAndSwap(nil, &err)
+}
+
+// dispatchPartition tracks and queues one fetched partition's records for
+// the workers, skipping those the commit metadata says are done.
+func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
+	tr := ts.trackers[p.Topic]
+	for _, rec := range p.Records {
+		e := tr.add(rec.Offset, rec.Offset+1)
+		if tr.hasSkip.Load() && tr.skipDone(rec.Offset) {
+			tr.markDone(e)
+			r.stats.skippedDone.Add(1)
+			continue
+		}
+		r.submit(ts, item{rec: rec, tr: tr, e: e})
+	}
+	if ts.sub.Order == graph.OrderUnordered {
+		r.flushOpen(ts)
+	}
+	r.stats.processed.Add(int64(len(p.Records)))
+	if tr.inFlight() >= r.cfg.MaxInFlight && !ts.paused[p.Topic] {
+		ts.paused[p.Topic] = true
+		r.cl.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
+	}
+}
+
+// resumeDrained resumes fetching of paused partitions whose in-flight
+// records fell below half the bound.
+func (r *Runtime) resumeDrained() {
+	for _, ts := range r.tasks {
+		for topic, paused := range ts.paused {
+			if paused && ts.trackers[topic].inFlight() < r.cfg.MaxInFlight/2 {
+				ts.paused[topic] = false
+				r.cl.ResumeFetchPartitions(map[string][]int32{topic: {ts.t.ID().Partition}})
+			}
+		}
+	}
+}
+
+// drain waits until every dispatched unit of tasks is complete or timeout
+// passes, after telling the workers to start no new work for them.
+func (r *Runtime) drain(tasks []*taskState, timeout time.Duration) {
+	for _, ts := range tasks {
+		ts.stopped.Store(true)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, ts := range tasks {
+			if ts.active.Load() > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.log.Warn("records still in flight after the drain timeout are abandoned; their next owner processes them again", "timeout", timeout)
+}
