@@ -1,0 +1,228 @@
+// Command app is the counting application that tools/chaos runs as separate
+// OS processes, kills and restarts.
+//
+// For each input record (key: any string, value: a unique id) it increments
+// the key's count in store "counts" (changelogged) and writes to the output
+// topic, under the same key, {"id": <the input's value>, "count": <new count>}.
+// Values starting with "poison" make the processor fail; values starting
+// with "garbage" fail to deserialize: the error policies decide what
+// happens to them.
+//
+// It logs to stderr, one line per event; the harness reads these lines:
+//
+//	RESTORED task=<task> store=<store> records=<n> ms=<elapsed>
+//	STATS processed=<n> tasks=<n> skipped=<n> dead_lettered=<n> restored=<n>
+//	FATAL_RECORD topic=<t> partition=<p> offset=<o> stage=<s> node=<n>   (a RecordError stopped it)
+//	FATAL <error>      (then exits 3)
+//
+// SIGTERM or SIGINT stop it gracefully (exit 0).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/stores/pebble"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	brokers        = flag.String("brokers", "", "comma-separated bootstrap addresses")
+	appID          = flag.String("app-id", "", "application id")
+	in             = flag.String("in", "", "input topic")
+	out            = flag.String("out", "", "output topic")
+	stateDir       = flag.String("state-dir", "", "state directory")
+	storeKind      = flag.String("store", "memory", "store backend: memory or pebble")
+	commitInterval = flag.Duration("commit-interval", time.Second, "commit interval")
+	sessionTimeout = flag.Duration("session-timeout", 6*time.Second, "consumer group session timeout")
+	procErrors     = flag.String("processing-errors", "fail", "policy for processing errors: fail, skip or dlq=<topic>")
+	deserErrors    = flag.String("deserialization-errors", "fail", "policy for deserialization errors: fail, skip or dlq=<topic>")
+	rf             = flag.Int("replication-factor", -1, "replication factor of internal topics (-1: the broker's default)")
+	statsEvery     = flag.Duration("stats-every", time.Second, "how often to print STATS")
+	verbose        = flag.Bool("v", false, "log the runtime's info messages too")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		var re *kstreams.RecordError
+		if errors.As(err, &re) {
+			fmt.Fprintf(os.Stderr, "FATAL_RECORD topic=%s partition=%d offset=%d stage=%s node=%s\n",
+				re.Topic, re.Partition, re.Offset, re.Stage, re.Node)
+		}
+		fmt.Fprintf(os.Stderr, "FATAL %v\n", err)
+		os.Exit(3)
+	}
+}
+
+func policy(s string) (kstreams.ErrorPolicy, error) {
+	switch {
+	case s == "fail":
+		return kstreams.FailOnError(), nil
+	case s == "skip":
+		return kstreams.SkipOnError(), nil
+	case strings.HasPrefix(s, "dlq="):
+		return kstreams.DeadLetterOnError(strings.TrimPrefix(s, "dlq=")), nil
+	}
+	return kstreams.ErrorPolicy{}, fmt.Errorf("unknown error policy %q", s)
+}
+
+func run() error {
+	if *brokers == "" || *appID == "" || *in == "" || *out == "" {
+		return errors.New("-brokers, -app-id, -in and -out are required")
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var supplier store.Supplier
+	switch *storeKind {
+	case "memory":
+		supplier = memory.Supplier()
+	case "pebble":
+		supplier = pebble.Supplier(pebble.WithCacheSize(16 << 20))
+	default:
+		return fmt.Errorf("unknown store %q", *storeKind)
+	}
+	pp, err := policy(*procErrors)
+	if err != nil {
+		return err
+	}
+	dp, err := policy(*deserErrors)
+	if err != nil {
+		return err
+	}
+	topo, err := topology(*in, *out, supplier)
+	if err != nil {
+		return err
+	}
+	var logMu sync.Mutex
+	opts := []kstreams.Option{
+		kstreams.WithBrokers(strings.Split(*brokers, ",")...),
+		kstreams.WithApplicationID(*appID),
+		kstreams.WithCommitInterval(*commitInterval),
+		kstreams.WithLogger(logger),
+		kstreams.WithProcessingErrors(pp),
+		kstreams.WithDeserializationErrors(dp),
+		kstreams.WithReplicationFactor(int16(*rf)),
+		kstreams.WithKgoOptions(
+			kgo.SessionTimeout(*sessionTimeout),
+			kgo.HeartbeatInterval(*sessionTimeout/6),
+			kgo.RebalanceTimeout(30*time.Second),
+		),
+		kstreams.WithRestoreListener(func(p kstreams.RestoreProgress) {
+			if p.Done {
+				logMu.Lock()
+				fmt.Fprintf(os.Stderr, "RESTORED task=%s store=%s records=%d ms=%d\n", p.Task, p.Store, p.Restored, p.Elapsed.Milliseconds())
+				logMu.Unlock()
+			}
+		}),
+	}
+	if *stateDir != "" {
+		opts = append(opts, kstreams.WithStateDir(*stateDir))
+	}
+	app, err := kstreams.NewApp(topo, opts...)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(*statsEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			s := app.Stats()
+			logMu.Lock()
+			fmt.Fprintf(os.Stderr, "STATS processed=%d tasks=%d skipped=%d dead_lettered=%d restored=%d\n",
+				s.Processed, s.Tasks, s.Skipped, s.DeadLettered, s.Restored)
+			logMu.Unlock()
+		}
+	}()
+	err = app.Run(ctx)
+	close(done)
+	s := app.Stats()
+	fmt.Fprintf(os.Stderr, "STATS processed=%d tasks=%d skipped=%d dead_lettered=%d restored=%d\n",
+		s.Processed, s.Tasks, s.Skipped, s.DeadLettered, s.Restored)
+	return err
+}
+
+// checkedString is the input value serde: a string, unless it starts with
+// "garbage".
+var checkedString = serde.Funcs[string]{
+	Ser: func(dst []byte, _ string, _ []serde.Header, v string) ([]byte, error) { return append(dst, v...), nil },
+	De: func(_ string, _ []serde.Header, data []byte) (string, error) {
+		if strings.HasPrefix(string(data), "garbage") {
+			return "", fmt.Errorf("undecodable value %q", data)
+		}
+		return string(data), nil
+	},
+}
+
+func topology(in, out string, supplier store.Supplier) (*kstreams.Topology, error) {
+	b := kstreams.NewBuilder()
+	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
+	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.Serde[string](checkedString))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &counter{} },
+		kstreams.WithStores("counts"))
+	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
+	return b.Build()
+}
+
+// Output is what the app writes per input record.
+type Output struct {
+	ID    string `json:"id"`
+	Count int64  `json:"count"`
+}
+
+type counter struct {
+	pc     kstreams.ProcessorContext[string, []byte]
+	counts store.KeyValueStore[string, int64]
+}
+
+func (c *counter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
+	c.pc = pc
+	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	return err
+}
+
+func (c *counter) Process(ctx context.Context, r kstreams.Record[string, string]) error {
+	if strings.HasPrefix(r.Value, "poison") {
+		return fmt.Errorf("poison value %q", r.Value)
+	}
+	n, _, err := c.counts.Get(r.Key)
+	if err != nil {
+		return err
+	}
+	n++
+	if err := c.counts.Put(r.Key, n); err != nil {
+		return err
+	}
+	v, err := json.Marshal(Output{ID: r.Value, Count: n})
+	if err != nil {
+		return err
+	}
+	return c.pc.Forward(ctx, kstreams.WithValue(r, v))
+}
+
+func (c *counter) Close() error { return nil }
