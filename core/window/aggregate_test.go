@@ -37,7 +37,7 @@ func (h *harness) capture() store.Supplier {
 	}
 }
 
-func newHarness(t *testing.T, build func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64]) *harness {
+func newHarness(t *testing.T, build builderFunc) *harness {
 	t.Helper()
 	h := &harness{t: t, counts: map[string]*memory.Backend{}}
 	b := kstreams.NewBuilder()
@@ -62,11 +62,27 @@ func newHarness(t *testing.T, build func(h *harness, b *kstreams.Builder, in kst
 
 // countHarness counts per key and window of w.
 func countHarness(t *testing.T, w window.Windows, opts ...window.Option) *harness {
-	return newHarness(t, func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
-		st := window.NewStore("counts", w, serde.String, serde.Int64, h.capture())
+	return newHarness(t, countBuilder(w, nil, opts...))
+}
+
+type builderFunc = func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64]
+
+// countBuilder counts per key and window of w in store "counts".
+func countBuilder(w window.Windows, stOpts []window.StoreOption, opts ...window.Option) builderFunc {
+	return func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
+		st := window.NewStore("counts", w, serde.String, serde.Int64, h.capture(), stOpts...)
 		kstreams.AddStore(b, st.Specs()...)
 		return window.Count(in, "count", st, opts...)
-	})
+	}
+}
+
+// sessionCountBuilder counts per key and session of w in store "sessions".
+func sessionCountBuilder(w window.SessionWindows, opts ...window.Option) builderFunc {
+	return func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
+		st := window.NewSessionStore("sessions", w, serde.String, serde.Int64, h.capture())
+		kstreams.AddStore(b, st.Specs()...)
+		return window.CountSessions(in, "count", st, opts...)
+	}
 }
 
 func (h *harness) pipe(key string, ts time.Time) {
