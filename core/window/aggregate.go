@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,6 +298,11 @@ type proc[K, V, A, VOut any] struct {
 	buf     []Window
 	lastCal Window // the calendar window computed last: most records fall in it
 	due     []pending[K]
+	// nextDue is the earliest close time in the pending store, when
+	// nextKnown: until stream time reaches it, nothing is due and the
+	// store is not read.
+	nextDue   int64
+	nextKnown bool
 
 	lateSince int64     // late records dropped since the last log line
 	lastLog   time.Time // wall-clock time of the last log line
@@ -449,6 +455,9 @@ func (p *proc[K, V, A, VOut]) put(ctx context.Context, r kstreams.Record[K, V], 
 	}
 	if p.cfg.final {
 		if isNew {
+			if p.nextKnown && closeAt < p.nextDue {
+				p.nextDue = closeAt
+			}
 			return p.pending.Put(pending[K]{close: closeAt, win: w, key: r.Key}, []byte{})
 		}
 		return nil
@@ -481,13 +490,19 @@ const emitBatch = 256
 // emitDue forwards, once each, the windows that are closed at stream time
 // now, in the order they closed, and removes them from the pending store.
 func (p *proc[K, V, A, VOut]) emitDue(ctx context.Context, now int64, origin kstreams.Origin) error {
+	if p.nextKnown && now < p.nextDue {
+		return nil
+	}
+	p.nextKnown = false // until this emission completes
 	for {
 		due := p.due[:0]
+		next := int64(math.MaxInt64)
 		for kv, err := range p.pending.All() {
 			if err != nil {
 				return fmt.Errorf("window aggregation %s: reading pending windows: %w", p.name, err)
 			}
 			if kv.Key.close > now {
+				next = kv.Key.close
 				break
 			}
 			due = append(due, kv.Key)
@@ -524,6 +539,7 @@ func (p *proc[K, V, A, VOut]) emitDue(ctx context.Context, now int64, origin kst
 		}
 		clear(p.due)
 		if len(due) < emitBatch {
+			p.nextDue, p.nextKnown = next, true
 			return nil
 		}
 	}
