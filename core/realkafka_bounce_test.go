@@ -1,0 +1,96 @@
+package kstreams_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// kafkaScript returns tools/kafka/kafka.sh when KSTREAMS_TEST_KAFKA_SH names
+// it (tools/test.sh sets it), or skips: tests that stop and restart a broker
+// start one of their own.
+func kafkaScript(t *testing.T) string {
+	t.Helper()
+	sh := os.Getenv("KSTREAMS_TEST_KAFKA_SH")
+	if sh == "" {
+		t.Skip("needs a broker of its own to bounce: set KSTREAMS_TEST_KAFKA_SH to tools/kafka/kafka.sh (tools/test.sh does)")
+	}
+	return sh
+}
+
+func kafkaSh(t *testing.T, sh, dir string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", append(append([]string{sh}, args...), "-d", dir)...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kafka.sh %v: %v\n%s", args, err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// TestRealKafkaBrokerBounce stops the (single) broker for a few seconds
+// while an instance runs, and restarts it: the instance must ride it out
+// (franz-go retries; the errors it reports meanwhile are not fatal) and
+// process everything, with no restart by an operator.
+//
+// Known bug (tools/chaos broker-bounce found it): the poll loop returns the
+// group-session error that franz-go injects into fetches while the
+// coordinator is unreachable ("fetching /0: unable to join group session:
+// unable to dial ... connection refused (non-retriable fetch error ...)")
+// and Run stops. Until the runtime is fixed, this test is skipped unless
+// KSTREAMS_TEST_KNOWN_BUGS=1.
+func TestRealKafkaBrokerBounce(t *testing.T) {
+	sh := kafkaScript(t)
+	if os.Getenv("KSTREAMS_TEST_KNOWN_BUGS") == "" {
+		t.Skip("known runtime bug: a broker restart stops the app (set KSTREAMS_TEST_KNOWN_BUGS=1 to run)")
+	}
+	dir := t.TempDir()
+	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")
+	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 4, in, out)
+	producer := newClient(t, brokers)
+	results := collect(t, brokers, out)
+	inputs := map[string]string{}
+	sendIDs(t, producer, in, 0, 2000, 20, inputs)
+	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
+		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(200*time.Millisecond),
+		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+	waitFor(t, 60*time.Second, "2000 outputs", func() bool { return len(outputIDs(results.snapshot())) >= 2000 })
+
+	kafkaSh(t, sh, dir, "stop-node", "1")
+	time.Sleep(5 * time.Second)
+	kafkaSh(t, sh, dir, "start-node", "1")
+	select {
+	case err := <-a.err:
+		a.err <- err
+		t.Fatalf("the app stopped while the broker restarted: %v", err)
+	default:
+	}
+	sendIDs(t, producer, in, 2000, 4000, 20, inputs)
+	waitFor(t, 90*time.Second, "4000 outputs", func() bool {
+		select {
+		case err := <-a.err:
+			a.err <- err
+			t.Fatalf("the app stopped after the broker restarted: %v", err)
+		default:
+		}
+		return len(outputIDs(results.snapshot())) >= 4000
+	})
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkNoLoss(t, inputs, results.snapshot())
+}
