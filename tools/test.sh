@@ -48,7 +48,7 @@ if ((kafka)); then
   if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
     trap stop_broker EXIT
     echo "broker at $brokers (logs in $run_dir)"
-    if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" go test -race -count=1 \
+    if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" KSTREAMS_TEST_KAFKA_SH="$root/tools/kafka/kafka.sh" go test -race -count=1 \
       -run 'TestGroup|TestRestart|TestPoison|TestDeser|TestRealKafka' ${gotest[@]+"${gotest[@]}"} ./); then
       fail "core integration suite on Apache Kafka (broker logs in $run_dir)"
     fi

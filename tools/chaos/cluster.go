@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // cluster is an Apache Kafka cluster run by tools/kafka/kafka.sh.
@@ -86,7 +87,53 @@ func (c *cluster) createTopics(ctx context.Context, partitions int32, topics ...
 	if err != nil {
 		return fmt.Errorf("creating topics %v: %w", topics, err)
 	}
-	return nil
+	return waitTopics(ctx, cl, partitions, topics...)
+}
+
+// waitTopics waits until every broker's metadata has the topics with
+// leaders for all their partitions. A broker learns of a new topic from the
+// controller a moment after CreateTopics returns, and an application that
+// asks that broker meanwhile is told the topic does not exist.
+func waitTopics(ctx context.Context, cl *kgo.Client, partitions int32, topics ...string) error {
+	adm := kadm.NewClient(cl)
+	var last error
+	for attempt := 0; attempt < 150 && ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		bs, err := adm.ListBrokers(ctx)
+		if err != nil {
+			last = err
+			continue
+		}
+		last = nil
+		for _, b := range bs {
+			req := kmsg.NewPtrMetadataRequest()
+			for _, t := range topics {
+				rt := kmsg.NewMetadataRequestTopic()
+				rt.Topic = kmsg.StringPtr(t)
+				req.Topics = append(req.Topics, rt)
+			}
+			resp, err := cl.Broker(int(b.NodeID)).Request(ctx, req)
+			if err != nil {
+				last = err
+				break
+			}
+			for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+				ready := t.ErrorCode == 0 && int32(len(t.Partitions)) == partitions
+				for _, p := range t.Partitions {
+					ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+				}
+				if !ready {
+					last = fmt.Errorf("broker %d: topic %s not ready", b.NodeID, topicName(t.Topic))
+				}
+			}
+		}
+		if last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("topics %v not visible on every broker: %v", topics, last)
 }
 
 // coordinator returns the node (1-based, as kafka.sh numbers them: node ids
@@ -110,3 +157,10 @@ func (c *cluster) coordinator(ctx context.Context, group string) (int, error) {
 }
 
 func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
+
+func topicName(p *string) string {
+	if p == nil {
+		return "?"
+	}
+	return *p
+}

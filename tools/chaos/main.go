@@ -220,7 +220,11 @@ func run(p params) int {
 			err = fmt.Errorf("checker found problems")
 		}
 		if err == nil && len(s.failures) > 0 {
-			err = fmt.Errorf("%s", strings.Join(s.failures, "; "))
+			f := s.failures
+			if len(f) > 3 {
+				f = append(f[:3:3], fmt.Sprintf("and %d more", len(s.failures)-3))
+			}
+			err = fmt.Errorf("%s", strings.Join(f, "; "))
 		}
 		s.report(time.Since(start), err)
 		if err != nil {

@@ -3,8 +3,8 @@
 # for tests, from jars fetched from Maven Central and cached.
 #
 #   tools/kafka/kafka.sh start [-n 1|3] [-d DIR]   start a new cluster (1 or 3 nodes); prints the bootstrap address
-#   tools/kafka/kafka.sh stop [-d DIR]             stop every node of the cluster (SIGTERM, then SIGKILL after 45s)
-#   tools/kafka/kafka.sh stop-node N [-9] [-d DIR] stop node N (1-based; -9: SIGKILL)
+#   tools/kafka/kafka.sh stop [-d DIR]             stop every node of the cluster (SIGTERM, then SIGKILL after 15s)
+#   tools/kafka/kafka.sh stop-node N [-9] [-d DIR] stop node N (1-based; SIGTERM, SIGKILL after 45s; -9: SIGKILL)
 #   tools/kafka/kafka.sh start-node N [-d DIR]     restart node N on its data; waits until the cluster answers
 #   tools/kafka/kafka.sh bootstrap [-d DIR]        print the bootstrap address
 #   tools/kafka/kafka.sh status [-d DIR]           print each node's state
@@ -183,21 +183,21 @@ wait_ready() { # want [node]
   fi
 }
 
-stop_nodes() { # signal node...
-  local sig=$1 i pid pids=()
-  shift
+stop_nodes() { # signal grace-seconds node...
+  local sig=$1 grace=$2 i pid pids=()
+  shift 2
   for i in "$@"; do
     if pid="$(node_pid "$i")"; then
       kill "-$sig" "$pid" 2>/dev/null || true
       pids+=("$i:$pid")
     fi
   done
-  local deadline=$((SECONDS + 45)) p
-  for p in "${pids[@]}"; do
+  local deadline=$((SECONDS + grace)) p
+  for p in ${pids[@]+"${pids[@]}"}; do
     i=${p%%:*} pid=${p#*:}
     while kill -0 "$pid" 2>/dev/null; do
       if ((SECONDS > deadline)); then
-        log "node $i did not stop within 45s: SIGKILL"
+        log "node $i did not stop within ${grace}s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         break
       fi
@@ -268,7 +268,7 @@ case "$cmd" in
     done
     for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
     if ! wait_ready "$nodes"; then
-      stop_nodes KILL $(seq 1 "$nodes")
+      stop_nodes KILL 10 $(seq 1 "$nodes")
       die "cluster did not answer within ${start_timeout}s (logs in $dir)"
     fi
     log "Kafka $version, $nodes node(s), logs in $dir"
@@ -277,12 +277,14 @@ case "$cmd" in
   stop)
     [[ -f $dir/cluster.env ]] || exit 0
     load_env
-    stop_nodes "$sig" $(seq 1 "$nodes")
+    # Stopping every node at once, the last ones cannot finish their
+    # controlled shutdown (no controller quorum left): 15s, then SIGKILL.
+    stop_nodes "$sig" 15 $(seq 1 "$nodes")
     ;;
   stop-node)
     load_env
     [[ -n $node && $node -ge 1 && $node -le $nodes ]] || die "stop-node needs a node number 1..$nodes"
-    stop_nodes "$sig" "$node"
+    stop_nodes "$sig" 45 "$node"
     ;;
   start-node)
     load_env
