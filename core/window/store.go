@@ -18,8 +18,8 @@ import (
 //	kstreams.AddStore(b, st.Specs()...)
 //	counts := window.Count(events, "hourly-count", st)
 //
-// Processors may read the windows with
-// kstreams.GetStore[store.WindowStore[K, window.Stamped[A]]] after
+// A Store serves one aggregation. Other processors may read its windows
+// with kstreams.GetStore[store.WindowStore[K, window.Stamped[A]]] after
 // attaching the store with kstreams.WithStores(st.Name()).
 type Store[K, A any] struct {
 	name      string
