@@ -38,9 +38,9 @@ func EmitOnUpdate() Option { return func(c *config) { c.final = false } }
 // period. Nothing is forwarded for windows still open. Closed windows are
 // found through the pending-emission store (see Store), checked on every
 // record, so the check costs one seek when nothing is due; results carry
-// the timestamp of the window's latest record. Stream time only advances
-// with records: a window closes once a later record arrives (on any key of
-// the task).
+// the timestamp of the window's latest record. Stream time is the greatest
+// timestamp of the records the aggregation has processed in its task, so a
+// window closes once a later record arrives (on any key of the task).
 //
 // After a crash, records since the last commit are processed again, so a
 // window closed by one of them can be emitted again (at-least-once).
@@ -233,7 +233,6 @@ type split[K, V, VOut any] struct {
 // context's output types.
 type host interface {
 	Store(name string) (any, error)
-	StreamTime() time.Time
 	Logger() *slog.Logger
 	Node() string
 }
@@ -304,12 +303,13 @@ type proc[K, V, A, VOut any] struct {
 	nextDue   int64
 	nextKnown bool
 
+	observed  int64     // stream time: the greatest record timestamp processed
 	lateSince int64     // late records dropped since the last log line
 	lastLog   time.Time // wall-clock time of the last log line
 }
 
 func newProc[K, V, A, VOut any](s *spec[K, V, A, VOut]) *proc[K, V, A, VOut] {
-	return &proc[K, V, A, VOut]{spec: s}
+	return &proc[K, V, A, VOut]{spec: s, observed: math.MinInt64}
 }
 
 func (p *proc[K, V, A, VOut]) initStores(h host) error {
@@ -351,14 +351,16 @@ func getStore[S any](h host, name string) (S, error) {
 	return s, nil
 }
 
-// streamTime returns the task's stream time in Unix nanoseconds; it is at
-// least the record's timestamp.
+// streamTime advances the aggregation's stream time to r if r is later and
+// returns it, in Unix nanoseconds. It is the greatest timestamp of the
+// records this instance has processed, record by record: the task's stream
+// time can be ahead of the record being processed (a source that decodes a
+// batch observes every timestamp first), which would close windows early.
 func (p *proc[K, V, A, VOut]) streamTime(r time.Time) int64 {
-	st := p.host.StreamTime()
-	if st.IsZero() || st.Before(r) {
-		st = r
+	if t := r.UnixNano(); t > p.observed {
+		p.observed = t
 	}
-	return st.UnixNano()
+	return p.observed
 }
 
 func (p *proc[K, V, A, VOut]) process(ctx context.Context, r kstreams.Record[K, V]) error {

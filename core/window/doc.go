@@ -16,8 +16,8 @@
 //     record bridges two.
 //
 // Each takes a grace period (Grace): a window accepts out-of-order records
-// until stream time (the greatest record timestamp its task has seen)
-// reaches its end plus the grace period; then it is closed, and records
+// until stream time (the greatest timestamp of the records the aggregation
+// has processed in its task) reaches its end plus the grace period; then it is closed, and records
 // that would change only closed windows are late.
 //
 // # Aggregating
