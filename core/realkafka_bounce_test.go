@@ -5,12 +5,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -91,6 +93,86 @@ func TestRealKafkaBrokerBounce(t *testing.T) {
 	})
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)
+	}
+	checkNoLoss(t, inputs, results.snapshot())
+}
+
+// TestRealKafkaLeaderKill kills (SIGKILL) a broker of three that leads a
+// changelog partition but does not coordinate the group, while an instance
+// with a persistent store runs, and a second instance joins during the
+// outage (so tasks are committed, checkpointed and restored while a leader
+// is gone). With replication factor 3 both must ride it out.
+//
+// tools/chaos broker-kill once saw an instance stop with "checkpointing
+// store counts of task 0_0: end offset of ...-changelog/0: ... unable to
+// dial ... connection refused" when the killed broker was both the group
+// coordinator and that partition's leader; this test, which avoids the
+// coordinator (see TestRealKafkaBrokerBounce), has not reproduced it.
+func TestRealKafkaLeaderKill(t *testing.T) {
+	sh := kafkaScript(t)
+	dir := t.TempDir()
+	brokers := strings.Split(kafkaSh(t, sh, dir, "start", "-n", "3"), ",")
+	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 3, in, out)
+	producer := newClient(t, brokers)
+	results := collect(t, brokers, out)
+	inputs := map[string]string{}
+	sendIDs(t, producer, in, 0, 3000, 30, inputs)
+	opts := func() []kstreams.Option {
+		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithStateDir(t.TempDir()),
+			kstreams.WithCommitInterval(200 * time.Millisecond),
+			kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second))}
+	}
+	a := startApp(t, countingTopology(t, in, out, fileSupplier()), opts()...)
+	waitFor(t, 60*time.Second, "3000 outputs", func() bool { return len(outputIDs(results.snapshot())) >= 3000 })
+
+	adm := kadm.NewClient(newClient(t, brokers))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	coordinator := int32(-1)
+	for _, c := range adm.FindGroupCoordinators(ctx, appID) {
+		coordinator = c.NodeID
+	}
+	changelog := appID + "-counts-changelog"
+	td, err := adm.ListTopics(ctx, changelog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := int32(-1)
+	for _, p := range td[changelog].Partitions.Sorted() {
+		if p.Leader != coordinator {
+			victim = p.Leader
+		}
+	}
+	if victim < 0 {
+		t.Skipf("every changelog partition is led by the group coordinator %d", coordinator)
+	}
+	t.Logf("killing broker %d (coordinator %d)", victim, coordinator)
+	kafkaSh(t, sh, dir, "stop-node", strconv.Itoa(int(victim)), "-9")
+	sendIDs(t, producer, in, 3000, 4000, 30, inputs)
+	// A second instance joins meanwhile: the first commits and checkpoints
+	// the tasks it gives up, the second restores them.
+	b := startApp(t, countingTopology(t, in, out, fileSupplier()), opts()...)
+	time.Sleep(15 * time.Second)
+	kafkaSh(t, sh, dir, "start-node", strconv.Itoa(int(victim)))
+	sendIDs(t, producer, in, 4000, 5000, 30, inputs)
+	waitFor(t, 90*time.Second, "5000 outputs", func() bool {
+		for _, x := range []*runningApp{a, b} {
+			select {
+			case err := <-x.err:
+				x.err <- err
+				t.Fatalf("an instance stopped: %v", err)
+			default:
+			}
+		}
+		return len(outputIDs(results.snapshot())) >= 5000
+	})
+	for _, x := range []*runningApp{a, b} {
+		if err := x.stop(t); err != nil {
+			t.Fatal(err)
+		}
 	}
 	checkNoLoss(t, inputs, results.snapshot())
 }
