@@ -260,7 +260,7 @@ type batchSizer struct {
 }
 
 func (p *batchSizer) Init(pc kstreams.ProcessorContext[string, string]) error { p.pc = pc; return nil }
-func (p *batchSizer) Close() error                                           { return nil }
+func (p *batchSizer) Close() error                                            { return nil }
 func (p *batchSizer) ProcessBatch(ctx context.Context, rs []kstreams.Record[string, string]) error {
 	p.mu.Lock()
 	*p.sizes = append(*p.sizes, len(rs))

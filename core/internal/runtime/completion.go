@@ -18,6 +18,10 @@ import (
 // pending counts the processing (1, until processed is called) plus the
 // produced records not yet acknowledged.
 type completion struct {
+	// The completion is the context its unit's processing gets: it
+	// carries the parent's deadline and values and itself (see Value), with
+	// no allocation of its own.
+	context.Context
 	ts      *taskState
 	entries []entryRef
 	pending atomic.Int32
@@ -25,6 +29,7 @@ type completion struct {
 	promise func(*kgo.Record, error)
 	r       *Runtime
 	punct   bool // a wall-clock punctuation, counted in Runtime.punctPending
+	one     [1]entryRef
 }
 
 type entryRef struct {
@@ -46,8 +51,18 @@ func completionFrom(ctx context.Context) *completion {
 	return c
 }
 
+// context returns c as the context for its unit's processing.
 func (c *completion) context(parent context.Context) context.Context {
-	return context.WithValue(parent, completionKey{}, c)
+	c.Context = parent
+	return c
+}
+
+// Value implements context.Context.
+func (c *completion) Value(key any) any {
+	if key == (completionKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // produce sends rec as part of this unit.

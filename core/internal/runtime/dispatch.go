@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
@@ -26,6 +27,14 @@ type unitQueue struct {
 	key   string
 	keyed bool
 	items []item
+	first [1]item // items starts here: most queues hold one record
+}
+
+func newQueue(ts *taskState, it item) *unitQueue {
+	q := &unitQueue{ts: ts}
+	q.first[0] = it
+	q.items = q.first[:1]
+	return q
 }
 
 // submit queues a record of ts for the workers. Called by the poll loop.
@@ -39,9 +48,10 @@ func (r *Runtime) submit(ts *taskState, it item) {
 		// own group. A group goes to the workers when full or at flushOpen,
 		// and is never appended to after that.
 		if ts.open == nil {
-			ts.open = &unitQueue{ts: ts}
+			ts.open = newQueue(ts, it)
+		} else {
+			ts.open.items = append(ts.open.items, it)
 		}
-		ts.open.items = append(ts.open.items, it)
 		if len(ts.open.items) < ts.batchMax() {
 			ts.qmu.Unlock()
 			return
@@ -57,11 +67,89 @@ func (r *Runtime) submit(ts *taskState, it item) {
 			ts.qmu.Unlock()
 			return
 		}
-		q = &unitQueue{ts: ts, key: key, keyed: true, items: []item{it}}
+		q = newQueue(ts, it)
+		q.key, q.keyed = key, true
 		ts.queues[key] = q
 	}
 	ts.qmu.Unlock()
-	r.ready <- q
+	r.hand(q)
+}
+
+// hand passes a ready queue to the workers. When processing is cheap, a
+// channel hand-off per queue would cost more than the work, so queues go
+// in chunks sized by the measured processing time: one at a time for slow
+// (I/O-bound) work, which must not wait behind other queues, up to 64 for
+// work of a few microseconds. The loop flushes the chunk after each
+// partition batch.
+func (r *Runtime) hand(q *unitQueue) {
+	r.chunk = append(r.chunk, q)
+	if len(r.chunk) >= r.chunkSize() {
+		r.flushChunk()
+	}
+}
+
+func (r *Runtime) flushChunk() {
+	if len(r.chunk) == 0 {
+		return
+	}
+	r.ready.push(r.chunk)
+	r.chunk = make([]*unitQueue, 0, cap(r.chunk))
+}
+
+// readyQueue hands chunks of queues to the workers. It is unbounded so that
+// the poll loop never blocks on it: what it holds is bounded by the
+// in-flight limit per partition.
+type readyQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	chunks [][]*unitQueue
+	closed bool
+}
+
+func newReadyQueue() *readyQueue {
+	q := &readyQueue{}
+	q.cond.L = &q.mu
+	return q
+}
+
+func (q *readyQueue) push(c []*unitQueue) {
+	q.mu.Lock()
+	q.chunks = append(q.chunks, c)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop blocks until a chunk is ready; ok is false once closed and empty.
+func (q *readyQueue) pop() (c []*unitQueue, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.chunks) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.chunks) == 0 {
+		return nil, false
+	}
+	c = q.chunks[0]
+	q.chunks[0] = nil
+	q.chunks = q.chunks[1:]
+	return c, true
+}
+
+func (q *readyQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// chunkSize is how many queues go to a worker at once: about 50µs of
+// work, from the moving average of the time a unit takes.
+func (r *Runtime) chunkSize() int {
+	avg := r.avgUnit.Load()
+	if avg <= 0 {
+		return 1
+	}
+	return int(min(64, max(1, int64(50*time.Microsecond)/avg)))
 }
 
 // flushOpen hands the open UNORDERED group of ts to the workers.
@@ -71,7 +159,7 @@ func (r *Runtime) flushOpen(ts *taskState) {
 	ts.open = nil
 	ts.qmu.Unlock()
 	if q != nil {
-		r.ready <- q
+		r.hand(q)
 	}
 }
 
@@ -85,52 +173,71 @@ func (ts *taskState) batchMax() int {
 // worker runs queues until the ready channel closes.
 func (r *Runtime) worker() {
 	defer r.workers.Done()
-	for q := range r.ready {
-		r.runQueue(q)
+	var buf []item
+	for {
+		chunk, ok := r.ready.pop()
+		if !ok {
+			return
+		}
+		for _, q := range chunk {
+			buf = r.runQueue(q, buf)
+		}
 	}
 }
 
-func (r *Runtime) runQueue(q *unitQueue) {
+func (r *Runtime) runQueue(q *unitQueue, buf []item) []item {
 	ts := q.ts
 	for {
 		ts.qmu.Lock()
-		items := take(q, ts.batchMax())
+		items := take(q, ts.batchMax(), buf[:0])
 		if len(items) == 0 {
 			if q.keyed {
 				delete(ts.queues, q.key)
 			}
 			ts.qmu.Unlock()
-			return
+			return items
 		}
 		if len(items) < ts.batchMax() && ts.sub.Batch != nil && ts.sub.Batch.Linger > 0 {
 			ts.qmu.Unlock()
 			time.Sleep(ts.sub.Batch.Linger)
 			ts.qmu.Lock()
-			items = append(items, take(q, ts.batchMax()-len(items))...)
+			items = take(q, ts.batchMax()-len(items), items)
 		}
 		ts.qmu.Unlock()
+		buf = items
 		if ts.stopped.Load() || r.killed.Load() {
 			continue // abandoned: never completed, so never committed
 		}
+		start := time.Now()
 		r.runItems(ts, items)
+		// Moving average of a unit's processing time, for chunkSize.
+		d := int64(time.Since(start))
+		old := r.avgUnit.Load()
+		r.avgUnit.Store(old + (d-old)/16)
 	}
 }
 
-func take(q *unitQueue, n int) []item {
+// take moves up to n items from q to dst.
+func take(q *unitQueue, n int, dst []item) []item {
 	n = min(n, len(q.items))
-	items := append([]item(nil), q.items[:n]...)
+	dst = append(dst, q.items[:n]...)
 	clear(q.items[:n])
 	q.items = q.items[n:]
-	return items
+	return dst
 }
 
 // runItems processes one unit (a record, or a batch) and completes it.
 func (r *Runtime) runItems(ts *taskState, items []item) {
 	c := newCompletion(r, ts)
 	ts.active.Add(1)
-	c.entries = make([]entryRef, len(items))
-	for i, it := range items {
-		c.entries[i] = entryRef{it.tr, it.e}
+	if len(items) == 1 {
+		c.one[0] = entryRef{items[0].tr, items[0].e}
+		c.entries = c.one[:]
+	} else {
+		c.entries = make([]entryRef, len(items))
+		for i, it := range items {
+			c.entries[i] = entryRef{it.tr, it.e}
+		}
 	}
 	ctx := c.context(ts.ctx)
 	if ts.sub.Batch == nil {
@@ -194,9 +301,11 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 	if ts.sub.Order == graph.OrderUnordered {
 		r.flushOpen(ts)
 	}
+	r.flushChunk()
 	r.stats.processed.Add(int64(len(p.Records)))
 	if tr.inFlight() >= r.cfg.MaxInFlight && !ts.paused[p.Topic] {
 		ts.paused[p.Topic] = true
+		r.pausedCount++
 		r.cl.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 	}
 }
@@ -208,6 +317,7 @@ func (r *Runtime) resumeDrained() {
 		for topic, paused := range ts.paused {
 			if paused && ts.trackers[topic].inFlight() < r.cfg.MaxInFlight/2 {
 				ts.paused[topic] = false
+				r.pausedCount--
 				r.cl.ResumeFetchPartitions(map[string][]int32{topic: {ts.t.ID().Partition}})
 			}
 		}

@@ -105,7 +105,10 @@ type Runtime struct {
 	// a worker, a produce callback, a rebalance callback).
 	fatal atomic.Pointer[error]
 
-	ready        chan *unitQueue
+	ready        *readyQueue
+	chunk        []*unitQueue // queues not yet handed to the workers (loop only)
+	pausedCount  int          // partitions paused for backpressure (loop only)
+	avgUnit      atomic.Int64 // moving average of a unit's processing time, ns
 	workers      sync.WaitGroup
 	punctPending atomic.Int64
 
@@ -220,13 +223,13 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	defer cancelProduce()
 	r.produceCtx = produceCtx
 	if async {
-		r.ready = make(chan *unitQueue, 1<<16)
+		r.ready = newReadyQueue()
 		for range r.cfg.Concurrency {
 			r.workers.Add(1)
 			go r.worker()
 		}
 		defer func() {
-			close(r.ready)
+			r.ready.close()
 			r.workers.Wait()
 		}()
 	}
@@ -240,6 +243,10 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// A partition resumed after backpressure is fetched only when the
+		// fetch in flight returns; franz-go's default wait (5 s) stalled
+		// resumed partitions for that long when the others had no new data.
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
@@ -309,6 +316,10 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return nil
 		}
 		wait := min(time.Until(nextCommit), time.Until(nextPunctuate))
+		if r.pausedCount > 0 {
+			// Paused partitions resume only here: look again soon.
+			wait = min(wait, 2*time.Millisecond)
+		}
 		pollCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
 		fetches := r.cl.PollRecords(pollCtx, r.cfg.MaxPollRecords)
 		cancel()
@@ -730,6 +741,11 @@ func (r *Runtime) closeTask(ts *taskState) {
 	id := ts.t.ID()
 	if err := ts.t.Close(); err != nil {
 		r.log.Error("closing task", "task", id.String(), "error", err)
+	}
+	for _, paused := range ts.paused {
+		if paused {
+			r.pausedCount--
+		}
 	}
 	delete(r.tasks, id)
 	for _, t := range ts.sub.SourceTopics {

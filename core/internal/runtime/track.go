@@ -20,7 +20,8 @@ type partTracker struct {
 	entries []*trackEntry // dispatched ranges in offset order; entries[0] is the oldest not yet committed past
 	next    int64         // offset after the last dispatched range; -1 before the first
 	skip    map[int64]bool
-	hasSkip atomic.Bool // skip is not empty; spares the lock on the fast path
+	hasSkip atomic.Bool  // skip is not empty; spares the lock on the fast path
+	slab    []trackEntry // entries are carved from here, a chunk at a time
 }
 
 type trackEntry struct {
@@ -32,8 +33,13 @@ func newPartTracker() *partTracker { return &partTracker{next: -1} }
 
 // add registers the dispatch of [from, to).
 func (t *partTracker) add(from, to int64) *trackEntry {
-	e := &trackEntry{from: from, to: to}
 	t.mu.Lock()
+	if len(t.slab) == 0 {
+		t.slab = make([]trackEntry, 256)
+	}
+	e := &t.slab[0]
+	t.slab = t.slab[1:]
+	e.from, e.to = from, to
 	t.entries = append(t.entries, e)
 	t.next = to
 	t.mu.Unlock()
