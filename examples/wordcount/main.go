@@ -4,7 +4,8 @@
 // With no flags it starts an in-process Kafka cluster, produces a sample
 // text, runs the topology until every word is counted, prints the top words
 // and exits. With -brokers it does the same against a real cluster (creating
-// the topics if they are missing).
+// the topics if they are missing). With -pebble the counts live in Pebble
+// stores under -state-dir instead of in memory.
 //
 //	go run ./wordcount
 //	go run ./wordcount -brokers localhost:9092
@@ -26,6 +27,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/stores/pebble"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,8 +44,10 @@ func main() {
 	brokers := flag.String("brokers", "", "comma-separated Kafka brokers; empty starts an in-process cluster")
 	top := flag.Int("top", 10, "how many words to print")
 	verbose := flag.Bool("v", false, "log what the application does")
+	usePebble := flag.Bool("pebble", false, "keep the counts in Pebble under -state-dir instead of in memory")
+	stateDir := flag.String("state-dir", "", "state directory for -pebble (default: a temporary directory)")
 	flag.Parse()
-	if err := run(*brokers, *top, *verbose); err != nil {
+	if err := run(*brokers, *top, *verbose, *usePebble, *stateDir); err != nil {
 		fmt.Fprintln(os.Stderr, "wordcount:", err)
 		os.Exit(1)
 	}
@@ -98,7 +102,7 @@ func (c *counter) Process(ctx context.Context, r kstreams.Record[string, string]
 
 func (c *counter) Close() error { return nil }
 
-func run(brokerList string, top int, verbose bool) error {
+func run(brokerList string, top int, verbose, usePebble bool, stateDir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.DiscardHandler)
@@ -128,7 +132,9 @@ func run(brokerList string, top int, verbose bool) error {
 		return err
 	}
 	defer cl.Close()
-	cl.PollFetches(ctxTimeout(ctx, 500*time.Millisecond)) // start consuming output from its current end
+	startCtx, cancelStart := context.WithTimeout(ctx, 500*time.Millisecond)
+	cl.PollFetches(startCtx) // start consuming output from its current end
+	cancelStart()
 
 	// Produce the sample text, one line per record.
 	want := 0
@@ -140,26 +146,45 @@ func run(brokerList string, top int, verbose bool) error {
 		return fmt.Errorf("producing the sample text: %w", err)
 	}
 
-	topo, err := Topology(memory.Supplier())
-	if err != nil {
-		return err
-	}
-	app, err := kstreams.NewApp(topo,
+	supplier := memory.Supplier()
+	opts := []kstreams.Option{
 		kstreams.WithBrokers(brokers...),
 		kstreams.WithApplicationID("wordcount"),
 		kstreams.WithCommitInterval(time.Second),
-		kstreams.WithLogger(logger))
+		kstreams.WithLogger(logger),
+	}
+	if usePebble {
+		if stateDir == "" {
+			dir, err := os.MkdirTemp("", "wordcount-state-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			stateDir = dir
+		}
+		supplier = pebble.Supplier()
+		opts = append(opts, kstreams.WithStateDir(stateDir))
+		fmt.Println("counting in Pebble under", stateDir)
+	}
+	topo, err := Topology(supplier)
+	if err != nil {
+		return err
+	}
+	app, err := kstreams.NewApp(topo, opts...)
 	if err != nil {
 		return err
 	}
 	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
 	appErr := make(chan error, 1)
 	go func() { appErr <- app.Run(appCtx) }()
 
 	// Read the output until every word of the input has been counted.
 	counts := map[string]int64{}
 	for seen := 0; seen < want; {
-		fs := cl.PollFetches(ctxTimeout(ctx, time.Second))
+		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pollCtx)
+		cancelPoll()
 		if err := ctx.Err(); err != nil {
 			stopApp()
 			return fmt.Errorf("saw %d of %d counts before timing out: %w", seen, want, errors.Join(err, <-appErr))
@@ -197,12 +222,6 @@ func run(brokerList string, top int, verbose bool) error {
 		fmt.Printf("%6d  %s\n", counts[w], w)
 	}
 	return nil
-}
-
-func ctxTimeout(ctx context.Context, d time.Duration) context.Context {
-	c, cancel := context.WithTimeout(ctx, d)
-	_ = cancel // released when the deadline passes
-	return c
 }
 
 func countWords(line string) int {
