@@ -55,6 +55,7 @@ type Task struct {
 	streamTime atomic.Int64 // Unix nanoseconds; math.MinInt64 before the first record
 
 	mu       sync.Mutex
+	nPuncts  atomic.Int32 // len(puncts), read without the lock on every record
 	puncts   []*punctuator
 	firing   bool
 	closed   bool
@@ -161,6 +162,7 @@ func (t *Task) Close() error {
 	}
 	t.closed = true
 	t.puncts = nil
+	t.nPuncts.Store(0)
 	t.mu.Unlock()
 	var errs []error
 	if t.inst != nil {
@@ -254,6 +256,7 @@ func (t *Task) Schedule(kind graph.PunctuationType, interval time.Duration, fn f
 	}
 	t.mu.Lock()
 	t.puncts = append(t.puncts, p)
+	t.nPuncts.Store(int32(len(t.puncts)))
 	t.mu.Unlock()
 	return func() {
 		t.mu.Lock()
@@ -264,7 +267,7 @@ func (t *Task) Schedule(kind graph.PunctuationType, interval time.Duration, fn f
 
 // punctuate fires the punctuators of kind that are due at now.
 func (t *Task) punctuate(ctx context.Context, kind graph.PunctuationType, now int64) error {
-	if now == math.MinInt64 {
+	if now == math.MinInt64 || t.nPuncts.Load() == 0 {
 		return nil
 	}
 	t.mu.Lock()
@@ -294,6 +297,7 @@ func (t *Task) punctuate(ctx context.Context, kind graph.PunctuationType, now in
 	}
 	clear(t.puncts[len(live):])
 	t.puncts = live
+	t.nPuncts.Store(int32(len(live)))
 	if len(due) == 0 {
 		t.mu.Unlock()
 		return nil
