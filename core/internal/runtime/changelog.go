@@ -276,8 +276,10 @@ func (r *Runtime) reportRestore(p RestoreProgress) {
 // endOffset returns the end offset of topic/partition. A topic created
 // moments ago may be missing from the client's metadata: that is retried.
 func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) (int64, error) {
+	// Brokers restarting answer with errors for a while: retry for up to
+	// two minutes.
 	var last error
-	for attempt := range 50 {
+	for attempt := range 600 {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():

@@ -284,6 +284,15 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	return err
 }
 
+// fatalFetchError reports whether a fetch error needs the operator: a
+// non-retriable Kafka error (authorization, for instance). Everything else
+// (network errors, retriable Kafka errors, data-loss notices after a
+// truncation) franz-go handles by itself.
+func fatalFetchError(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
+}
+
 // isAsync reports whether st's records go to the workers: the concurrent
 // modes, and the partition mode when retries or batches need a worker that
 // may wait without holding up the other partitions.
@@ -330,6 +339,12 @@ func (r *Runtime) loop(ctx context.Context) error {
 		var fetchErr error
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if !fatalFetchError(err) {
+				// Broker restarts, leader moves, dial errors: franz-go retries
+				// these itself and reports them for visibility only.
+				r.log.Warn("fetch error; retrying", "topic", t, "partition", p, "error", err)
 				return
 			}
 			fetchErr = errors.Join(fetchErr, fmt.Errorf("fetching %s/%d: %w", t, p, err))
@@ -561,7 +576,10 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		return nil
 	}
 	if err := r.checkpoint(ctx, checkpoints); err != nil {
-		return err
+		// Without the checkpoint the offsets are not committed this round:
+		// the records are reprocessed after a crash, nothing is lost.
+		r.log.Warn("checkpointing stores failed; not committing offsets this round", "error", err)
+		return nil
 	}
 	cctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
