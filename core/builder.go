@@ -44,6 +44,20 @@ func (n Node[K, V]) Name() string {
 	return n.def.Name
 }
 
+// Builder returns the Builder the node belongs to, so that builder
+// functions of add-on packages can declare stores (AddStore) or report
+// problems (AddError) for the node they add. It is nil for the zero Node.
+func (n Node[K, V]) Builder() *Builder { return n.b }
+
+// AddError records a problem found while adding to the topology; Build
+// reports it with the others. Builder functions of add-on packages use it
+// for invalid arguments, so that they surface at Build, not at run time.
+func (b *Builder) AddError(err error) {
+	if err != nil {
+		b.errs = append(b.errs, err)
+	}
+}
+
 // nodeDef is a node under construction: its graph description and how to
 // instantiate it for a task.
 type nodeDef struct {

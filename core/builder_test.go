@@ -2,6 +2,7 @@ package kstreams_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -49,6 +50,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	},
 		kstreams.WithStores("missing"))
 	kstreams.Sink(a, "s", "", serde.String, serde.String)
+	a.Builder().AddError(errors.New("an add-on's own check failed"))
 	_, err := b.Build()
 	if err == nil {
 		t.Fatal("Build accepted an invalid topology")
@@ -62,6 +64,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 		`uses store "missing", which is not declared`,
 		`store "unused" is declared but no processor uses it`,
 		`sink "s" has neither a topic nor a topic function`,
+		`an add-on's own check failed`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Build error lacks %q:\n%v", want, err)
