@@ -104,9 +104,12 @@ func WithConcurrency(n int) Option {
 	}
 }
 
-// WithMaxInFlight bounds, per input partition, the records dispatched to the
-// workers and not yet committable (default 10000). A partition that reaches
-// it stops fetching until half of them are done; other partitions go on.
+// WithMaxInFlight bounds, per input partition of a concurrent sub-topology,
+// the records dispatched to the workers and not yet committable (default
+// 50000; about 0.5 KB of memory each with 100-byte values). A partition that
+// reaches it stops fetching until half of them are done; other partitions go
+// on. Resuming costs a fetch round trip, so a bound close to the poll size
+// (10000 records) costs throughput when the work is cheap.
 func WithMaxInFlight(n int) Option {
 	return func(a *App) error {
 		if n <= 0 {

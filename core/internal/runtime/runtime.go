@@ -156,7 +156,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.Concurrency = 64
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 10000
+		cfg.MaxInFlight = 50000
 	}
 	if cfg.MaxMetadataBytes <= 0 {
 		cfg.MaxMetadataBytes = 4096
