@@ -2,11 +2,15 @@ module github.com/kstreams-go/kstreams/serde/avro
 
 go 1.26.0
 
-replace github.com/kstreams-go/kstreams/core => ../../core
+replace (
+	github.com/kstreams-go/kstreams/core => ../../core
+	github.com/kstreams-go/kstreams/serde/registry => ../registry
+)
 
 require (
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/kstreams-go/kstreams/core v0.0.0-00010101000000-000000000000
+	github.com/kstreams-go/kstreams/serde/registry v0.0.0-00010101000000-000000000000
 	github.com/twmb/franz-go/pkg/sr v1.8.0
 )
 

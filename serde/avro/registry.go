@@ -3,12 +3,38 @@ package avro
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/serde/registry"
 )
+
+// DefaultLookupTimeout is the default bound (10 seconds) on a registry
+// request made while deserializing. See [LookupTimeout].
+const DefaultLookupTimeout = registry.DefaultLookupTimeout
+
+type registryConfig struct {
+	lookupOnly bool
+	timeout    time.Duration
+}
+
+// LookupOnly makes [NewRegistry] look up the id of the schema already
+// registered under the subject instead of registering it. Use it where
+// applications may not register schemas (Confluent's
+// auto.register.schemas=false); NewRegistry then fails if the schema is not
+// registered.
+func LookupOnly() Option { return func(c *config) { c.registry.lookupOnly = true } }
+
+// LookupTimeout bounds each registry request that Deserialize makes to
+// resolve a schema id it has not seen before (default
+// [DefaultLookupTimeout]). Deserialize has no context of its own; a lookup
+// happens once per id and its result is cached.
+func LookupTimeout(d time.Duration) Option {
+	return func(c *config) { c.registry.timeout = d }
+}
 
 // RegistrySerde is an Avro serde using the Confluent schema-registry wire
 // format: a 0 magic byte, the 4-byte big-endian schema id, then the Avro
@@ -16,8 +42,7 @@ import (
 type RegistrySerde[T any] struct {
 	inner   *Serde[T]
 	id      int
-	header  sr.ConfluentHeader
-	writers *schemaCache[avro.Schema] // writer schema id -> schema resolved against inner.schema
+	writers *registry.Cache[avro.Schema] // writer schema id -> schema resolved against inner.schema
 }
 
 var _ serde.Serde[int] = (*RegistrySerde[int])(nil)
@@ -41,14 +66,14 @@ func NewRegistry[T any](ctx context.Context, client *sr.Client, subject, schema 
 	if err != nil {
 		return nil, fmt.Errorf("avro: %w", err)
 	}
-	id, err := registerSchema(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro}, c.registry)
+	id, err := registry.Register(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro}, c.registry.lookupOnly)
 	if err != nil {
 		return nil, fmt.Errorf("avro: %w", err)
 	}
 	return &RegistrySerde[T]{
 		inner: newSerde[T](reader, c),
 		id:    id,
-		writers: newSchemaCache(client, c.registry.timeout, sr.TypeAvro, func(s sr.Schema) (avro.Schema, error) {
+		writers: registry.NewCache(client, c.registry.timeout, sr.TypeAvro, func(s sr.Schema) (avro.Schema, error) {
 			if len(s.References) > 0 {
 				return nil, fmt.Errorf("schema references are not supported")
 			}
@@ -81,8 +106,7 @@ func (s *RegistrySerde[T]) Serialize(dst []byte, _ string, _ []serde.Header, v T
 		return dst, nil
 	}
 	n := len(dst)
-	out, _ := s.header.AppendEncode(dst, s.id, nil) // never fails
-	out, err := s.inner.appendAvro(out, v)
+	out, err := s.inner.appendAvro(registry.AppendHeader(dst, s.id, nil), v)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -96,13 +120,13 @@ func (s *RegistrySerde[T]) Deserialize(_ string, _ []serde.Header, data []byte) 
 	if data == nil {
 		return zero, nil
 	}
-	id, payload, err := s.header.DecodeID(data)
+	id, payload, err := registry.DecodeID(data)
 	if err != nil {
-		return zero, fmt.Errorf("avro: decoding schema-registry header: %w", headerError(data, err))
+		return zero, fmt.Errorf("avro: %w", err)
 	}
 	schema := s.inner.schema
 	if id != s.id {
-		if schema, err = s.writers.get(id); err != nil {
+		if schema, err = s.writers.Get(id); err != nil {
 			return zero, fmt.Errorf("avro: %w", err)
 		}
 	}
