@@ -3,11 +3,37 @@ package json
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/serde/registry"
 )
+
+// DefaultLookupTimeout is the default bound (10 seconds) on a registry
+// request made while deserializing. See [LookupTimeout].
+const DefaultLookupTimeout = registry.DefaultLookupTimeout
+
+type registryConfig struct {
+	lookupOnly bool
+	timeout    time.Duration
+}
+
+// LookupOnly makes [NewRegistry] look up the id of the schema already
+// registered under the subject instead of registering it. Use it where
+// applications may not register schemas (Confluent's
+// auto.register.schemas=false); NewRegistry then fails if the schema is not
+// registered.
+func LookupOnly() Option { return func(c *config) { c.registry.lookupOnly = true } }
+
+// LookupTimeout bounds each registry request that Deserialize makes to
+// resolve a schema id it has not seen before (default
+// [DefaultLookupTimeout]). Deserialize has no context of its own; a lookup
+// happens once per id and its result is cached.
+func LookupTimeout(d time.Duration) Option {
+	return func(c *config) { c.registry.timeout = d }
+}
 
 // RegistrySerde is a JSON serde using the Confluent schema-registry wire
 // format: a 0 magic byte, the 4-byte big-endian schema id, then the JSON
@@ -17,10 +43,9 @@ import (
 // KafkaJsonSchemaDeserializer and other tools read it); values are not
 // validated against it.
 type RegistrySerde[T any] struct {
-	inner  *Serde[T]
-	id     int
-	header sr.ConfluentHeader
-	known  *schemaCache[struct{}]
+	inner *Serde[T]
+	id    int
+	known *registry.Cache[struct{}]
 }
 
 var _ serde.Serde[int] = (*RegistrySerde[int])(nil)
@@ -42,14 +67,14 @@ func NewRegistry[T any](ctx context.Context, client *sr.Client, subject, schema 
 	for _, o := range opts {
 		o(&c)
 	}
-	id, err := registerSchema(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeJSON}, c.registry)
+	id, err := registry.Register(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeJSON}, c.registry.lookupOnly)
 	if err != nil {
 		return nil, fmt.Errorf("json: %w", err)
 	}
 	return &RegistrySerde[T]{
 		inner: newSerde[T](c),
 		id:    id,
-		known: newSchemaCache(client, c.registry.timeout, sr.TypeJSON, func(sr.Schema) (struct{}, error) {
+		known: registry.NewCache(client, c.registry.timeout, sr.TypeJSON, func(sr.Schema) (struct{}, error) {
 			return struct{}{}, nil
 		}),
 	}, nil
@@ -68,8 +93,7 @@ func (s *RegistrySerde[T]) Serialize(dst []byte, _ string, _ []serde.Header, v T
 		return dst, nil
 	}
 	n := len(dst)
-	out, _ := s.header.AppendEncode(dst, s.id, nil) // never fails
-	out, err := s.inner.appendJSON(out, v)
+	out, err := s.inner.appendJSON(registry.AppendHeader(dst, s.id, nil), v)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -83,12 +107,12 @@ func (s *RegistrySerde[T]) Deserialize(topic string, headers []serde.Header, dat
 	if data == nil {
 		return zero, nil
 	}
-	id, payload, err := s.header.DecodeID(data)
+	id, payload, err := registry.DecodeID(data)
 	if err != nil {
-		return zero, fmt.Errorf("json: decoding schema-registry header: %w", headerError(data, err))
+		return zero, fmt.Errorf("json: %w", err)
 	}
 	if id != s.id {
-		if _, err := s.known.get(id); err != nil {
+		if _, err := s.known.Get(id); err != nil {
 			return zero, fmt.Errorf("json: %w", err)
 		}
 	}
