@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/kstreams-go/kstreams/core v0.0.0-00010101000000-000000000000
+	github.com/kstreams-go/kstreams/serde/registry v0.0.0-00010101000000-000000000000
 	github.com/twmb/franz-go/pkg/sr v1.8.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -15,4 +16,7 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 )
 
-replace github.com/kstreams-go/kstreams/core => ../../core
+replace (
+	github.com/kstreams-go/kstreams/core => ../../core
+	github.com/kstreams-go/kstreams/serde/registry => ../registry
+)

@@ -5,13 +5,40 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 	goproto "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/serde/registry"
 )
+
+// DefaultLookupTimeout is the default bound (10 seconds) on a registry
+// request made while deserializing. See [LookupTimeout].
+const DefaultLookupTimeout = registry.DefaultLookupTimeout
+
+type registryConfig struct {
+	lookupOnly bool
+	timeout    time.Duration
+	refs       []sr.SchemaReference
+}
+
+// LookupOnly makes [NewRegistry] look up the id of the schema already
+// registered under the subject instead of registering it. Use it where
+// applications may not register schemas (Confluent's
+// auto.register.schemas=false); NewRegistry then fails if the schema is not
+// registered.
+func LookupOnly() Option { return func(c *config) { c.registry.lookupOnly = true } }
+
+// LookupTimeout bounds each registry request that Deserialize makes to
+// resolve a schema id it has not seen before (default
+// [DefaultLookupTimeout]). Deserialize has no context of its own; a lookup
+// happens once per id and its result is cached.
+func LookupTimeout(d time.Duration) Option {
+	return func(c *config) { c.registry.timeout = d }
+}
 
 // maxIndexDepth bounds the message-index path read from data, so that a
 // corrupt count cannot make the header decoder allocate without bound.
@@ -32,8 +59,8 @@ type RegistrySerde[T goproto.Message] struct {
 	inner  *Serde[T]
 	id     int
 	index  []int
-	header sr.ConfluentHeader
-	known  *schemaCache[struct{}]
+	header sr.ConfluentHeader // decodes the message index
+	known  *registry.Cache[struct{}]
 }
 
 var _ serde.Serde[goproto.Message] = (*RegistrySerde[goproto.Message])(nil)
@@ -59,7 +86,7 @@ func NewRegistry[T goproto.Message](ctx context.Context, client *sr.Client, subj
 		o(&c)
 	}
 	inner := newSerde[T](c)
-	id, err := registerSchema(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeProtobuf, References: c.registry.refs}, c.registry)
+	id, err := registry.Register(ctx, client, subject, sr.Schema{Schema: schema, Type: sr.TypeProtobuf, References: c.registry.refs}, c.registry.lookupOnly)
 	if err != nil {
 		return nil, fmt.Errorf("proto: %w", err)
 	}
@@ -67,7 +94,7 @@ func NewRegistry[T goproto.Message](ctx context.Context, client *sr.Client, subj
 		inner: inner,
 		id:    id,
 		index: MessageIndex(inner.Descriptor()),
-		known: newSchemaCache(client, c.registry.timeout, sr.TypeProtobuf, func(sr.Schema) (struct{}, error) {
+		known: registry.NewCache(client, c.registry.timeout, sr.TypeProtobuf, func(sr.Schema) (struct{}, error) {
 			return struct{}{}, nil
 		}),
 	}, nil
@@ -129,8 +156,7 @@ func (s *RegistrySerde[T]) Serialize(dst []byte, _ string, _ []serde.Header, v T
 		return dst, nil
 	}
 	n := len(dst)
-	out, _ := s.header.AppendEncode(dst, s.id, s.index) // never fails
-	out, err := s.inner.appendProto(out, v)
+	out, err := s.inner.appendProto(registry.AppendHeader(dst, s.id, s.index), v)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -144,9 +170,9 @@ func (s *RegistrySerde[T]) Deserialize(topic string, headers []serde.Header, dat
 	if data == nil {
 		return zero, nil
 	}
-	id, rest, err := s.header.DecodeID(data)
+	id, rest, err := registry.DecodeID(data)
 	if err != nil {
-		return zero, fmt.Errorf("proto: decoding schema-registry header: %w", headerError(data, err))
+		return zero, fmt.Errorf("proto: %w", err)
 	}
 	index, payload, err := s.header.DecodeIndex(rest, maxIndexDepth)
 	if err != nil {
@@ -160,7 +186,7 @@ func (s *RegistrySerde[T]) Deserialize(topic string, headers []serde.Header, dat
 			return zero, fmt.Errorf("proto: data holds message index %v of schema id %d, but %s is %v",
 				index, id, s.inner.Descriptor().FullName(), s.index)
 		}
-	} else if _, err := s.known.get(id); err != nil {
+	} else if _, err := s.known.Get(id); err != nil {
 		return zero, fmt.Errorf("proto: %w", err)
 	}
 	// A nil payload (header only) is an empty message, not a null.
