@@ -88,6 +88,8 @@ func main() {
 	}
 	wall := time.Now()
 	must(os.MkdirAll(p.run, 0o755))
+	// State of earlier runs would not match this run's new broker.
+	must(os.RemoveAll(filepath.Join(p.run, "state")))
 	buildAll()
 
 	kafkaDir := filepath.Join(p.run, "kafka")
