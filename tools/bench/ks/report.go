@@ -169,7 +169,7 @@ func (r *report) svg() string {
 			ok = append(ok, res)
 		}
 	}
-	const rowH, left, panelW, gap = 18, 330, 380, 40
+	const rowH, left, panelW, gap = 18, 460, 380, 40
 	h := 70 + len(ok)*rowH + 10*len(scenarioTitle) + 40
 	w := left + 2*panelW + gap + 20
 	var b strings.Builder
