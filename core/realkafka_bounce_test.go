@@ -150,15 +150,41 @@ func TestRealKafkaLeaderKill(t *testing.T) {
 		t.Skipf("every changelog partition is led by the group coordinator %d", coordinator)
 	}
 	t.Logf("killing broker %d (coordinator %d)", victim, coordinator)
+	// Records keep flowing through the outage, as in production: commits
+	// (and checkpoints) keep happening while the leader is gone.
+	flowing := make(chan int)
+	go func() {
+		next := 3000
+		defer func() { flowing <- next }()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); next += 50 {
+			var recs []*kgo.Record
+			for i := next; i < next+50; i++ {
+				recs = append(recs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte(strconv.Itoa(i))})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			err := producer.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Errorf("producing: %v", err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
 	kafkaSh(t, sh, dir, "stop-node", strconv.Itoa(int(victim)), "-9")
-	sendIDs(t, producer, in, 3000, 4000, 30, inputs)
 	// A second instance joins meanwhile: the first commits and checkpoints
 	// the tasks it gives up, the second restores them.
 	b := startApp(t, countingTopology(t, in, out, fileSupplier()), opts()...)
 	time.Sleep(15 * time.Second)
 	kafkaSh(t, sh, dir, "start-node", strconv.Itoa(int(victim)))
-	sendIDs(t, producer, in, 4000, 5000, 30, inputs)
-	waitFor(t, 90*time.Second, "5000 outputs", func() bool {
+	sent := <-flowing
+	for i := 3000; i < sent; i++ {
+		inputs[strconv.Itoa(i)] = "k" + strconv.Itoa(i%30)
+	}
+	sendIDs(t, producer, in, sent, sent+1000, 30, inputs)
+	total := len(inputs)
+	waitFor(t, 90*time.Second, "every input in the output", func() bool {
 		for _, x := range []*runningApp{a, b} {
 			select {
 			case err := <-x.err:
@@ -167,7 +193,7 @@ func TestRealKafkaLeaderKill(t *testing.T) {
 			default:
 			}
 		}
-		return len(outputIDs(results.snapshot())) >= 5000
+		return len(outputIDs(results.snapshot())) >= total
 	})
 	for _, x := range []*runningApp{a, b} {
 		if err := x.stop(t); err != nil {
