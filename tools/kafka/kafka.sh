@@ -86,12 +86,22 @@ ping_bin() {
 
 is_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_ports N prints N distinct ports nothing listens on.
+# free_ports N prints N distinct ports nothing listens on, outside the
+# kernel's ephemeral range: a port that a client connection on 127.0.0.1
+# holds is not seen by the probe, and the broker could not bind it.
 free_ports() {
-  local n=$1 got=() p tries=0
+  local n=$1 got=() p tries=0 lo=20000 span eph_lo eph_hi
+  read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { eph_lo=32768 eph_hi=60999; }
+  if ((eph_lo > lo + 2000)); then
+    span=$((eph_lo - lo))
+  elif ((eph_hi < 63000)); then
+    lo=$((eph_hi + 1)) span=$((65000 - eph_hi))
+  else
+    lo=20000 span=30000
+  fi
   while ((${#got[@]} < n)); do
     ((tries++ < 1000)) || die "no free port found"
-    p=$((20000 + RANDOM % 40000))
+    p=$((lo + RANDOM % span))
     [[ " ${got[*]} " == *" $p "* ]] && continue
     is_used "$p" && continue
     got+=("$p")
@@ -167,17 +177,32 @@ start_node() { # node id
   # terminal's signals.
   setsid java "${opts[@]}" -cp "$lib/*" kafka.Kafka "$nd/server.properties" >"$nd/stdout.log" 2>&1 </dev/null &
   echo $! >"$nd/pid"
+  disown $! # no "Killed" job notices from this shell when a node is killed
 }
 
 wait_ready() { # want [node]
-  local bin
+  local bin ping_pid j ok=1
   bin="$(ping_bin)"
-  if ! "$bin" -brokers "$bootstrap" -want "$1" -node "${2:--1}" -timeout "${start_timeout}s" 2>"$dir/ping.err"; then
+  "$bin" -brokers "$bootstrap" -want "$1" -node "${2:--1}" -timeout "${start_timeout}s" 2>"$dir/ping.err" &
+  ping_pid=$!
+  # Give up early when a node died while starting.
+  while kill -0 "$ping_pid" 2>/dev/null; do
+    for ((j = 1; j <= nodes; j++)); do
+      if [[ -f $dir/node$j/pid ]] && ! node_pid "$j" >/dev/null; then
+        log "node $j exited while starting"
+        kill "$ping_pid" 2>/dev/null || true
+        break 2
+      fi
+    done
+    sleep 0.5
+  done
+  wait "$ping_pid" 2>/dev/null && ok=0
+  if ((ok != 0)); then
     cat "$dir/ping.err" >&2
     for ((j = 1; j <= nodes; j++)); do
-      log "node $j: $(node_pid "$j" >/dev/null && echo running || echo NOT running); last lines of $dir/node$j/logs/server.log:"
-      tail -5 "$dir/node$j/logs/server.log" 2>/dev/null >&2 || true
-      tail -5 "$dir/node$j/stdout.log" 2>/dev/null >&2 || true
+      log "node $j: $(node_pid "$j" >/dev/null && echo running || echo NOT running); last lines of its logs:"
+      tail -5 "$dir/node$j/logs/server.log" >&2 2>/dev/null || true
+      tail -5 "$dir/node$j/stdout.log" >&2 2>/dev/null || true
     done
     return 1
   fi
@@ -206,6 +231,34 @@ stop_nodes() { # signal grace-seconds node...
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline + 10)); do sleep 0.1; done
     rm -f "$dir/node$i/pid"
   done
+}
+
+# new_cluster wipes $dir, picks ports, formats every node and starts them.
+new_cluster() {
+  rm -rf "$dir" && mkdir -p "$dir"
+  read -r -a all <<<"$(free_ports $((2 * nodes)))"
+  ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes}")
+  bootstrap=""
+  for p in "${ports[@]}"; do bootstrap+="${bootstrap:+,}127.0.0.1:$p"; done
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  {
+    echo "nodes=$nodes"
+    echo "version=$version"
+    echo "cluster_id=$cluster_id"
+    echo "ports=(${ports[*]})"
+    echo "ctl_ports=(${ctl_ports[*]})"
+    echo "bootstrap=$bootstrap"
+  } >"$dir/cluster.env"
+  for ((i = 1; i <= nodes; i++)); do
+    write_config "$i"
+    if ! java -Xmx256m "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$dir/node$i/logs" \
+      -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" \
+      >"$dir/node$i/format.log" 2>&1; then
+      cat "$dir/node$i/format.log" >&2
+      die "formatting the log dir of node $i failed"
+    fi
+  done
+  for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
 }
 
 cmd="${1:-}"
@@ -243,34 +296,15 @@ case "$cmd" in
     fi
     fetch
     ping_bin >/dev/null
-    rm -rf "$dir" && mkdir -p "$dir"
-    read -r -a all <<<"$(free_ports $((2 * nodes)))"
-    ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes}")
-    bootstrap=""
-    for p in "${ports[@]}"; do bootstrap+="${bootstrap:+,}127.0.0.1:$p"; done
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    {
-      echo "nodes=$nodes"
-      echo "version=$version"
-      echo "cluster_id=$cluster_id"
-      echo "ports=(${ports[*]})"
-      echo "ctl_ports=(${ctl_ports[*]})"
-      echo "bootstrap=$bootstrap"
-    } >"$dir/cluster.env"
-    for ((i = 1; i <= nodes; i++)); do
-      write_config "$i"
-      if ! java -Xmx256m "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$dir/node$i/logs" \
-        -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" \
-        >"$dir/node$i/format.log" 2>&1; then
-        cat "$dir/node$i/format.log" >&2
-        die "formatting the log dir of node $i failed"
-      fi
-    done
-    for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
-    if ! wait_ready "$nodes"; then
+    # Two attempts: a node that dies while starting (a port taken between
+    # the probe and the bind) gets a new cluster on other ports.
+    for attempt in 1 2; do
+      new_cluster
+      if wait_ready "$nodes"; then break; fi
       stop_nodes KILL 10 $(seq 1 "$nodes")
-      die "cluster did not answer within ${start_timeout}s (logs in $dir)"
-    fi
+      if ((attempt == 2)); then die "cluster did not answer within ${start_timeout}s (logs in $dir)"; fi
+      mv "$dir" "$dir.failed-$$" && log "retrying on other ports (logs of the failed attempt in $dir.failed-$$)"
+    done
     log "Kafka $version, $nodes node(s), logs in $dir"
     echo "$bootstrap"
     ;;
