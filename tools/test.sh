@@ -4,10 +4,11 @@
 # again on a real Apache Kafka 4.x broker started by tools/kafka/kafka.sh, then
 # the reliability suite (tools/chaos, shortened) on real brokers.
 #
-# Usage: tools/test.sh [--no-kafka] [--no-chaos] [--soak] [extra go test flags]
+# Usage: tools/test.sh [--no-kafka] [--no-chaos] [--no-bench] [--soak] [extra go test flags]
 #
-#   --no-kafka   skip the real-broker suite and chaos (no Java needed)
+#   --no-kafka   skip the real-broker suite, chaos and the benchmark harness (no Java needed)
 #   --no-chaos   skip the chaos scenarios
+#   --no-bench   skip the quick run of the Kafka Streams comparison harness
 #   --soak       run the long chaos soak instead of the short scenarios (~30 min)
 #
 # The real broker needs Java 17+ and Maven (installed with apt-get when
@@ -18,12 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-kafka=1 chaos=short
+kafka=1 chaos=short bench=1
 gotest=()
 for a in "$@"; do
   case "$a" in
     --no-kafka) kafka=0 ;;
     --no-chaos) chaos="" ;;
+    --no-bench) bench=0 ;;
     --soak) chaos=long ;;
     *) gotest+=("$a") ;;
   esac
@@ -63,6 +65,7 @@ if ((kafka)); then
   else
     echo "test.sh: SKIPPED the real-broker suite: could not start Apache Kafka (see above; needs Java 17+ and Maven Central)"
     chaos=""
+    bench=0
   fi
 fi
 
@@ -72,6 +75,15 @@ if ((kafka)) && [[ -n $chaos ]]; then
   echo "=== chaos ($chaos)"
   if ! (cd tools && go run ./chaos -mode "$chaos"); then
     fail "chaos ($chaos)"
+  fi
+fi
+
+# 4. The kstreams vs Kafka Streams / parallel-consumer harness, quick sizes:
+# keeps it working; the figures are not checked (see docs/benchmarks/).
+if ((kafka)) && ((bench)); then
+  echo "=== benchmark harness (tools/bench/ks -quick)"
+  if ! (cd tools && go run ./bench/ks -quick); then
+    fail "tools/bench/ks -quick"
   fi
 fi
 exit $failed
