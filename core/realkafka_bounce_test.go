@@ -46,17 +46,13 @@ func kafkaSh(t *testing.T, sh, dir string, args ...string) string {
 // (franz-go retries; the errors it reports meanwhile are not fatal) and
 // process everything, with no restart by an operator.
 //
-// Known bug (tools/chaos broker-bounce found it): the poll loop returns the
-// group-session error that franz-go injects into fetches while the
-// coordinator is unreachable ("fetching /0: unable to join group session:
-// unable to dial ... connection refused (non-retriable fetch error ...)")
-// and Run stops. Until the runtime is fixed, this test is skipped unless
-// KSTREAMS_TEST_KNOWN_BUGS=1.
+// tools/chaos broker-bounce found that the poll loop returned the
+// group-session error that franz-go reports while the coordinator is
+// unreachable ("fetching /0: unable to join group session: unable to dial
+// ... connection refused") and Run stopped; fixed in the runtime (retriable
+// fetch errors are logged, not fatal).
 func TestRealKafkaBrokerBounce(t *testing.T) {
 	sh := kafkaScript(t)
-	if os.Getenv("KSTREAMS_TEST_KNOWN_BUGS") == "" {
-		t.Skip("known runtime bug: a broker restart stops the app (set KSTREAMS_TEST_KNOWN_BUGS=1 to run)")
-	}
 	dir := t.TempDir()
 	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")
 	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
@@ -201,4 +197,88 @@ func TestRealKafkaLeaderKill(t *testing.T) {
 		}
 	}
 	checkNoLoss(t, inputs, results.snapshot())
+}
+
+// TestRealKafkaZombieWritesAfterBrokerKill kills (SIGKILL) the single broker
+// while two instances process a steady flow, and restarts it after their
+// sessions expired. Each key's last count must still be at least its number
+// of inputs.
+//
+// Known bug (tools/chaos broker-bounce found it): an instance whose
+// partitions were lost while the broker was down still holds produce
+// requests in flight (the broker died before answering); franz-go retries
+// them once the broker is back, after the new owner has restored the task
+// and written newer counts. The late records (an old count in the changelog
+// and in the output) land last: the changelog's latest value for the key
+// goes back, and the increments in between are lost for every later
+// restore. In the chaos run: changelog offsets ...4617 = 55, 4702..5042 =
+// 56..60 (new owner), 5127 = 56 (timestamp 17:37:49, the old owner's retry).
+// Fencing the old owner's writes (a transactional producer per instance, or
+// failing its buffered records for lost partitions before they can be
+// retried) would prevent it. Skipped unless KSTREAMS_TEST_KNOWN_BUGS=1.
+func TestRealKafkaZombieWritesAfterBrokerKill(t *testing.T) {
+	sh := kafkaScript(t)
+	if os.Getenv("KSTREAMS_TEST_KNOWN_BUGS") == "" {
+		t.Skip("known runtime bug: late writes of an instance whose partitions were lost can roll counts back (set KSTREAMS_TEST_KNOWN_BUGS=1 to run)")
+	}
+	dir := t.TempDir()
+	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")
+	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 8, in, out)
+	producer := newClient(t, brokers)
+	results := collect(t, brokers, out)
+	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(time.Second),
+		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second))}
+	a := startApp(t, countingTopology(t, in, out, memory.Supplier()), opts...)
+	b := startApp(t, countingTopology(t, in, out, memory.Supplier()), opts...)
+
+	inputs := map[string]string{}
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go func() { // a steady flow, through the outage
+		next := 0
+		defer func() { sent <- next }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var recs []*kgo.Record
+			for i := next; i < next+100; i++ {
+				recs = append(recs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(i%200)), Value: []byte(strconv.Itoa(i))})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			err := producer.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Errorf("producing: %v", err)
+				return
+			}
+			next += 100
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(5 * time.Second)
+	kafkaSh(t, sh, dir, "stop-node", "1", "-9")
+	time.Sleep(12 * time.Second) // longer than the session timeout
+	kafkaSh(t, sh, dir, "start-node", "1")
+	time.Sleep(8 * time.Second)
+	close(stop)
+	n := <-sent
+	for i := range n {
+		inputs[strconv.Itoa(i)] = "k" + strconv.Itoa(i%200)
+	}
+	waitFor(t, 120*time.Second, "every input in the output", func() bool { return len(outputIDs(results.snapshot())) >= n })
+	time.Sleep(2 * time.Second) // late records land now, if any
+	for _, x := range []*runningApp{a, b} {
+		if err := x.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dups := checkNoLoss(t, inputs, results.snapshot())
+	t.Logf("%d inputs, %d duplicates", n, dups)
 }

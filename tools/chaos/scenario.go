@@ -111,22 +111,15 @@ func (s *scenario) stop(in *instance) {
 	}
 }
 
-// knownBugs are fatal errors of the runtime that the harness works around
-// by restarting the instance (as an operator or a supervisor would), each
-// with the test in core that fails until it is fixed. They are counted and
-// reported, not failures: every other exit of an instance is.
+// knownBugs are exits of the app that the harness restarts (as an operator
+// or a supervisor would), counted and reported, each with the test in core
+// that fails until it is fixed: every other exit of an instance fails its
+// scenario. Fixed so far: the poll loop stopping on the group-session error
+// franz-go reports while the coordinator is unreachable
+// (TestRealKafkaBrokerBounce), and a checkpoint's changelog end-offset
+// lookup giving up during a leader failover.
 var knownBugs = []struct{ match, test string }{
-	// The poll loop treats the group-session error that franz-go injects
-	// into fetches while the coordinator is unreachable (a broker restart)
-	// as fatal.
-	{"unable to join group session", "TestRealKafkaBrokerBounce"},
-	// A persistent store's checkpoint (or a restore) asks for the changelog's
-	// end offset; during a leader failover that can fail for ~10s, and the
-	// error is fatal. Seen with the coordinator's broker killed; not yet
-	// reproduced by a test (TestRealKafkaLeaderKill avoids the coordinator).
-	{"end offset of", "changelog end offset during a leader failover"},
-	// Not a bug: an instance started while no broker answers exits at once
-	// (as a supervisor restarts it, so does the harness).
+	// Not a bug: an instance started while no broker answers exits at once.
 	{"preparing topics", "start-up without brokers"},
 }
 
@@ -256,7 +249,10 @@ func (s *scenario) report(elapsed time.Duration, err error) {
 	if v := s.v; v != nil {
 		fmt.Printf("    records in %d (good %d, poison %d, undecodable %d); out %d, distinct ids out %d, duplicates %d, dead letters %d\n",
 			v.In, v.Good, v.Poison, v.Garbage, v.Out, v.UniqueOut, v.Duplicates, v.DeadLetters)
-		fmt.Printf("    count regressions in output order %d, over-count %d, count loss %d\n", v.Regressions, v.OverCount, v.CountLoss)
+		fmt.Printf("    count regressions in output order %d, over-count %d, count loss %d (%d keys)\n", v.Regressions, v.OverCount, v.CountLoss, v.CountLossKeys)
+		if v.LateLoss > 0 {
+			fmt.Printf("    KNOWN BUG: count loss %d from late writes of an instance that lost its partitions (TestRealKafkaZombieWritesAfterBrokerKill); no input record lost\n", v.LateLoss)
+		}
 		for _, p := range v.problems {
 			fmt.Printf("    checker: %s\n", p)
 		}
@@ -280,6 +276,8 @@ func (s *scenario) report(elapsed time.Duration, err error) {
 		fmt.Printf("    verdict: FAIL, %d lost, count loss %d: %v\n", s.v.Lost, s.v.CountLoss, err)
 	case err != nil:
 		fmt.Printf("    verdict: FAIL: %v\n", err)
+	case s.v != nil && s.v.LateLoss > 0:
+		fmt.Printf("    verdict: PASS, 0 lost (count loss %d by the known late-write bug)\n", s.v.LateLoss)
 	default:
 		fmt.Printf("    verdict: PASS, 0 lost\n")
 	}
