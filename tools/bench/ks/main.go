@@ -653,6 +653,3 @@ func (h *harness) recover(impl string, in *input) (rec recovery) {
 		name, rec.keys, rec.initial.Round(time.Millisecond), rec.first.Round(time.Millisecond), *partitions, rec.all.Round(time.Millisecond), rec.rssKiB/1024, rec.cpu)
 	return rec
 }
-
-
-
