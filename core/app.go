@@ -92,8 +92,9 @@ func WithReplicationFactor(n int16) Option {
 // WithConcurrency sets the number of worker goroutines that process the
 // records of sub-topologies in the concurrent ordering modes (KeyOrder,
 // Unordered; see Order), shared by all their tasks. Default 64. It bounds
-// how many records are processed at once: for I/O-bound work, set it to the
-// number of calls in flight the remote side should see.
+// how many records are processed at once, plus one per task while its work
+// is cheap enough to run in segments (see WithInlineWork): for I/O-bound
+// work, set it to the number of calls in flight the remote side should see.
 func WithConcurrency(n int) Option {
 	return func(a *App) error {
 		if n <= 0 {
@@ -116,6 +117,32 @@ func WithMaxInFlight(n int) Option {
 			return fmt.Errorf("max in-flight must be positive, got %d", n)
 		}
 		a.cfg.MaxInFlight = n
+		return nil
+	}
+}
+
+// WithInlineWork sets how cheap a record's processing must be, on average,
+// for the concurrent ordering modes to stop handing records to the workers
+// one by one (default 10µs; 0 turns this off). Handing a record to a worker
+// costs about as much as trivial work itself, so when a task's work is
+// measured to be that cheap, the records of each fetch whose key has
+// nothing in flight are processed in offset order by one goroutine (a
+// segment), which keeps KeyOrder's guarantee at close to the cost of
+// PartitionOrder. If a record in a segment stops making progress for 10 ms,
+// the records after it go to the workers as usual (its own key's wait
+// behind it), so a slow record still holds up only its key; a record found
+// slow (1 ms or more) sends the task's work to the workers for 10 s. The
+// average is measured per task. AppStats.Inline counts records processed
+// in segments, AppStats.InlineStalls the segments handed back.
+func WithInlineWork(max time.Duration) Option {
+	return func(a *App) error {
+		if max < 0 {
+			return fmt.Errorf("inline work threshold must not be negative, got %s", max)
+		}
+		if max == 0 {
+			max = -1
+		}
+		a.cfg.InlineBelow = max
 		return nil
 	}
 }

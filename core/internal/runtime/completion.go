@@ -30,6 +30,8 @@ type completion struct {
 	r       *Runtime
 	punct   bool // a wall-clock punctuation, counted in Runtime.punctPending
 	one     [1]entryRef
+	seg     *segment    // set on a segment's first unit: produce through the segment
+	then    *completion // released once c is complete
 }
 
 type entryRef struct {
@@ -67,6 +69,10 @@ func (c *completion) Value(key any) any {
 
 // produce sends rec as part of this unit.
 func (c *completion) produce(rec *kgo.Record) {
+	if c.seg != nil {
+		c.seg.produce(rec)
+		return
+	}
 	c.pending.Add(1)
 	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
 }
@@ -109,14 +115,17 @@ func (c *completion) release() {
 	if c.pending.Add(-1) != 0 {
 		return
 	}
-	for _, er := range c.entries {
-		er.tr.markDone(er.e)
+	for es := c.entries; len(es) > 0; {
+		es = es[es[0].tr.markDoneAll(es):]
 	}
 	if c.ts != nil {
 		c.ts.active.Add(-1)
 	}
 	if c.punct {
 		c.r.punctPending.Add(-1)
+	}
+	if c.then != nil {
+		c.then.release()
 	}
 }
 

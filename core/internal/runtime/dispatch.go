@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
@@ -211,9 +212,10 @@ func (r *Runtime) runQueue(q *unitQueue, buf []item) []item {
 		start := time.Now()
 		r.runItems(ts, items)
 		// Moving average of a unit's processing time, for chunkSize.
-		d := int64(time.Since(start))
+		d := time.Since(start)
 		old := r.avgUnit.Load()
-		r.avgUnit.Store(old + (d-old)/16)
+		r.avgUnit.Store(old + (int64(d)-old)/16)
+		ts.observe(d, int64(len(items)))
 	}
 }
 
@@ -243,8 +245,8 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 	if ts.sub.Batch == nil {
 		if err := ts.t.Process(ctx, items[0].rec); err != nil && !ts.stopped.Load() {
 			if ferr := r.handleRecordError(ctx, items[0].rec, err); ferr != nil {
-				r.setFatal(ferr)
-				return // never completed: not committed
+				r.abandon(c, ferr)
+				return
 			}
 		}
 		c.processed()
@@ -263,7 +265,7 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 		if errors.As(err, &be) {
 			// One record could not be decoded: its policy, then the rest.
 			if ferr := r.handleRecordError(ctx, recs[be.Index], graph.NewRecordError(recs[be.Index], be.Err)); ferr != nil {
-				r.setFatal(ferr)
+				r.abandon(c, ferr)
 				return
 			}
 			recs = append(recs[:be.Index:be.Index], recs[be.Index+1:]...)
@@ -272,12 +274,21 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 		// The batch failed as a whole: the policy applies to each record.
 		for _, rec := range recs {
 			if ferr := r.handleRecordError(ctx, rec, graph.NewRecordError(rec, err)); ferr != nil {
-				r.setFatal(ferr)
+				r.abandon(c, ferr)
 				return
 			}
 		}
 		break
 	}
+	c.processed()
+}
+
+// abandon ends a unit whose failure stops the application: its records
+// are never marked complete, so never committed, but it stops counting as
+// active so that the shutdown does not wait for it.
+func (r *Runtime) abandon(c *completion, err error) {
+	r.setFatal(err)
+	c.entries = nil
 	c.processed()
 }
 
@@ -287,8 +298,22 @@ func (r *Runtime) setFatal(err error) {
 
 // dispatchPartition tracks and queues one fetched partition's records for
 // the workers, skipping those the commit metadata says are done.
+//
+// When a task's work is measured to be cheap (see Config.InlineBelow), the
+// records whose key has nothing queued or running form a segment that one
+// goroutine processes in offset order while the loop waits: handing each to
+// a worker would cost more than the work. Records whose key is busy go
+// behind it to the workers as usual. If the segment stops making progress
+// (a record turned out slow), the loop takes back the records not started
+// and hands them to the workers, so a slow key holds up only itself.
 func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 	tr := ts.trackers[p.Topic]
+	if ts.seg != nil {
+		// Its keys are busy until it ends; a new segment waits for it.
+		r.waitSegment(ts)
+	}
+	inline := r.inlining(ts)
+	var seg []item
 	for _, rec := range p.Records {
 		e := tr.add(rec.Offset, rec.Offset+1)
 		if tr.hasSkip.Load() && tr.skipDone(rec.Offset) {
@@ -296,17 +321,298 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 			r.stats.skippedDone.Add(1)
 			continue
 		}
-		r.submit(ts, item{rec: rec, tr: tr, e: e})
+		it := item{rec: rec, tr: tr, e: e}
+		if inline && ts.keyIdle(rec.Key) {
+			seg = append(seg, it)
+			continue
+		}
+		r.submit(ts, it)
 	}
 	if ts.sub.Order == graph.OrderUnordered {
 		r.flushOpen(ts)
 	}
 	r.flushChunk()
+	if len(seg) > 0 {
+		r.startSegment(ts, seg)
+	}
 	r.stats.processed.Add(int64(len(p.Records)))
 	if tr.inFlight() >= r.cfg.MaxInFlight && !ts.paused[p.Topic] {
 		ts.paused[p.Topic] = true
 		r.pausedCount++
 		r.cl.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
+	}
+}
+
+const (
+	stallTick  = 10 * time.Millisecond // a segment that starts no record for this long is taken back
+	slowRecord = time.Millisecond      // records this slow on average stop a task's inline processing ...
+	slowPause  = 10 * time.Second      // ... for this long
+)
+
+// inlining reports whether ts's records may be processed as segments in
+// this fetch: allowed for its sub-topology, its work cheap on average, and
+// none of it slow lately.
+func (r *Runtime) inlining(ts *taskState) bool {
+	return ts.inlineOK && r.cfg.InlineBelow > 0 && ts.avgWork.Load() < int64(r.cfg.InlineBelow) &&
+		time.Now().UnixNano() > ts.slowUntil.Load()
+}
+
+// keyIdle reports whether no record with key is queued or running. Only the
+// loop adds queues, so the answer holds until the loop submits again.
+func (ts *taskState) keyIdle(key []byte) bool {
+	if ts.sub.Order != graph.OrderKey {
+		return true
+	}
+	ts.qmu.Lock()
+	_, busy := ts.queues[string(key)]
+	ts.qmu.Unlock()
+	return !busy
+}
+
+// segment is a run of records processed in offset order by one goroutine.
+// A task has at most one segment running; the loop goes on polling and
+// dispatching other tasks meanwhile, and checks the segment each time round.
+//
+// Records are claimed one at a time by advancing next with a CAS; the
+// goroutine finishes by claiming len(items) too. The loop takes the rest
+// back by swapping next to -1: it then owns the items from the old value
+// on, and the item before them may still be in progress.
+//
+// The segment is one unit of completion, cur, unless taken back: then the
+// records done so far complete as one unit and the one in progress as
+// another, which also waits for the first (see completion.then); what the
+// record in progress produces from then on counts in the second.
+type segment struct {
+	ts       *taskState
+	items    []item
+	next     atomic.Int64
+	failedAt atomic.Int64  // index of the first record not completed (failed, or the task stopped); -1 if none
+	done     chan struct{} // closed when the goroutine stops claiming
+	handed   chan struct{} // closed by the loop after taking the rest back; then:
+	stuck    *unitQueue    // the key queue of the record in progress, run by the goroutine after it
+	split    *completion   // the completion of the record in progress
+
+	mu  sync.Mutex
+	cur *completion // where produced records count
+
+	// Loop only.
+	start      time.Time
+	lastNext   int64     // next at the last check
+	lastChange time.Time // when next last changed
+}
+
+// produce sends rec as part of the segment's current unit.
+func (seg *segment) produce(rec *kgo.Record) {
+	seg.mu.Lock()
+	c := seg.cur
+	c.pending.Add(1)
+	seg.mu.Unlock()
+	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
+}
+
+// entries returns the tracker entries of items.
+func entries(items []item) []entryRef {
+	es := make([]entryRef, len(items))
+	for i, it := range items {
+		es[i] = entryRef{it.tr, it.e}
+	}
+	return es
+}
+
+// startSegment starts processing items as ts's segment.
+func (r *Runtime) startSegment(ts *taskState, items []item) {
+	now := time.Now()
+	seg := &segment{ts: ts, items: items, done: make(chan struct{}), handed: make(chan struct{}),
+		start: now, lastChange: now}
+	seg.failedAt.Store(-1)
+	seg.cur = newCompletion(r, ts)
+	seg.cur.seg = seg
+	ts.active.Add(1)
+	ts.seg = seg
+	go r.segmentWorker(seg)
+}
+
+// waitSegment waits until ts's segment ends or is taken back.
+func (r *Runtime) waitSegment(ts *taskState) {
+	timer := time.NewTimer(stallTick / 2)
+	defer timer.Stop()
+	for ts.seg != nil {
+		select {
+		case <-ts.seg.done:
+			ts.seg = nil
+			return
+		case <-timer.C:
+			r.checkSegment(ts, time.Now())
+			timer.Reset(stallTick / 2)
+		}
+	}
+}
+
+// checkSegments checks the running segments; it returns whether any still
+// runs.
+func (r *Runtime) checkSegments() bool {
+	running := false
+	var now time.Time
+	for _, ts := range r.tasks {
+		if ts.seg == nil {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		r.checkSegment(ts, now)
+		running = running || ts.seg != nil
+	}
+	return running
+}
+
+// checkSegment clears ts's segment if it ended, and takes back the records
+// it has not started if it made no progress for a stall tick or its records
+// so far took far longer than cheap work would.
+func (r *Runtime) checkSegment(ts *taskState, now time.Time) {
+	seg := ts.seg
+	select {
+	case <-seg.done:
+		ts.seg = nil
+		return
+	default:
+	}
+	cur := seg.next.Load()
+	if cur != seg.lastNext {
+		seg.lastNext, seg.lastChange = cur, now
+		if now.Sub(seg.start) <= time.Duration(cur)*4*r.cfg.InlineBelow+stallTick {
+			return
+		}
+	} else if now.Sub(seg.lastChange) < stallTick {
+		return
+	}
+	ts.seg = nil
+	n := int64(len(seg.items))
+	old := seg.next.Swap(-1)
+	if old > n {
+		return // finished meanwhile
+	}
+	r.stats.inlineStalls.Add(1)
+	seg.mu.Lock()
+	first := seg.cur
+	done := int64(0) // records complete before the one in progress
+	if old > 0 {
+		split := newCompletion(r, ts)
+		ts.active.Add(1)
+		split.pending.Add(1) // released when first completes
+		split.one[0] = entryRef{seg.items[old-1].tr, seg.items[old-1].e}
+		split.entries = split.one[:]
+		first.then = split
+		seg.cur, seg.split = split, split
+		done = old - 1
+	}
+	seg.mu.Unlock()
+	if f := seg.failedAt.Load(); f >= 0 && f < done {
+		done = f
+	}
+	first.entries = entries(seg.items[:done])
+	first.processed()
+	if old > 0 && ts.sub.Order == graph.OrderKey {
+		// The record in progress keeps its key busy: later records of the
+		// key queue behind it, for the segment's goroutine to run.
+		key := string(seg.items[old-1].rec.Key)
+		q := &unitQueue{ts: ts, key: key, keyed: true}
+		ts.qmu.Lock()
+		ts.queues[key] = q
+		ts.qmu.Unlock()
+		seg.stuck = q
+	}
+	close(seg.handed)
+	for _, it := range seg.items[old:] {
+		r.submit(ts, it)
+	}
+	if ts.sub.Order == graph.OrderUnordered {
+		r.flushOpen(ts)
+	}
+	r.flushChunk()
+}
+
+// segmentWorker is the goroutine of a segment.
+func (r *Runtime) segmentWorker(seg *segment) {
+	ts := seg.ts
+	ctx := seg.cur.context(ts.ctx)
+	n := int64(len(seg.items))
+	start := time.Now()
+	var claimed int64      // records claimed
+	var last time.Duration // when the last record started, since start
+	stolen := false
+	for {
+		i := seg.next.Load()
+		if i < 0 || !seg.next.CompareAndSwap(i, i+1) {
+			stolen = true
+			break
+		}
+		if i == n {
+			break
+		}
+		claimed = i + 1
+		if seg.failedAt.Load() >= 0 {
+			continue
+		}
+		if ts.stopped.Load() || r.killed.Load() {
+			seg.failedAt.Store(i) // abandoned: not completed, so not committed
+			continue
+		}
+		last = time.Since(start)
+		rec := seg.items[i].rec
+		if err := ts.t.Process(ctx, rec); err != nil && !ts.stopped.Load() {
+			if ferr := r.handleRecordError(ctx, rec, err); ferr != nil {
+				r.setFatal(ferr)
+				seg.failedAt.Store(i) // never completed: not committed
+			}
+		}
+	}
+	close(seg.done)
+	processed := claimed
+	if f := seg.failedAt.Load(); f >= 0 {
+		processed = min(processed, f)
+	}
+	if !stolen {
+		c := seg.cur
+		c.entries = entries(seg.items[:processed])
+		c.processed()
+	}
+	if processed > 0 {
+		ts.observe(time.Since(start), processed)
+		r.stats.inline.Add(processed)
+	}
+	if !stolen {
+		return
+	}
+	if time.Since(start)-last >= slowRecord {
+		// Taken back while a record was slow (not just descheduled):
+		// this task's work goes to the workers for a while.
+		ts.slowUntil.Store(time.Now().Add(slowPause).UnixNano())
+	}
+	<-seg.handed
+	if c := seg.split; c != nil {
+		if f := seg.failedAt.Load(); f >= 0 && f < claimed {
+			c.entries = nil // the record in progress failed
+		}
+		c.processed()
+	}
+	if seg.stuck != nil {
+		r.runQueue(seg.stuck, nil)
+	}
+}
+
+// observe adds n records that took d in all to ts's moving average of a
+// record's processing time. A run weighs up to 16 records.
+func (ts *taskState) observe(d time.Duration, n int64) {
+	mean := int64(d) / n
+	if mean >= int64(slowRecord) {
+		ts.slowUntil.Store(time.Now().Add(slowPause).UnixNano())
+	}
+	w := min(n, 16)
+	old := ts.avgWork.Load()
+	ts.avgWork.Store(old + (mean-old)*w/16)
+	if ts.samples.Load() < 1<<20 {
+		ts.samples.Add(n)
 	}
 }
 

@@ -62,6 +62,11 @@ type Config struct {
 	// MaxMetadataBytes is the broker's offset metadata limit
 	// (offset.metadata.max.bytes).
 	MaxMetadataBytes int
+	// InlineBelow: in the concurrent modes, the records of a task whose
+	// measured processing time averages less than this are processed in
+	// offset-order segments when their key has nothing in flight (see
+	// dispatchPartition). 0 means the default, 10µs; negative turns it off.
+	InlineBelow time.Duration
 }
 
 // Stats are the runtime's counters.
@@ -73,11 +78,13 @@ type Stats struct {
 	Restored         int64 // changelog records applied by restoration
 	SkippedCompleted int64 // records not processed again because the commit metadata listed them as complete
 	MetadataDropped  int64 // commits whose completed-offsets metadata exceeded the limit (those records will be replayed)
+	Inline           int64 // records of the concurrent modes processed in offset-order segments because their work is cheap
+	InlineStalls     int64 // segments taken back from a stalled record and handed to the workers
 	Tasks            int   // tasks currently owned
 }
 
 type stats struct {
-	processed, skipped, deadLettered, commits, restored, skippedDone, metaDropped atomic.Int64
+	processed, skipped, deadLettered, commits, restored, skippedDone, metaDropped, inline, inlineStalls atomic.Int64
 }
 
 // Runtime is one running application instance.
@@ -103,7 +110,8 @@ type Runtime struct {
 
 	// fatal is the first fatal error found outside the loop's own flow (by
 	// a worker, a produce callback, a rebalance callback).
-	fatal atomic.Pointer[error]
+	fatal         atomic.Pointer[error]
+	produceFailed atomic.Bool // a record failed to produce under the fail policy
 
 	ready        *readyQueue
 	chunk        []*unitQueue // queues not yet handed to the workers (loop only)
@@ -136,6 +144,12 @@ type taskState struct {
 	qmu    sync.Mutex
 	queues map[string]*unitQueue // KEY / PARTITION queues in flight
 	open   *unitQueue            // UNORDERED group being filled
+
+	inlineOK  bool         // the sub-topology may run records inline (no batches, no retries)
+	avgWork   atomic.Int64 // moving average of a record's processing time, ns
+	samples   atomic.Int64 // records measured into avgWork (saturates)
+	slowUntil atomic.Int64 // unix ns: no inline processing before, a record having been slow
+	seg       *segment     // running segment (loop only)
 }
 
 // New validates cfg and returns a runtime; Run starts it.
@@ -157,6 +171,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 50000
+	}
+	if cfg.InlineBelow == 0 {
+		cfg.InlineBelow = 10 * time.Microsecond
 	}
 	if cfg.MaxMetadataBytes <= 0 {
 		cfg.MaxMetadataBytes = 4096
@@ -190,7 +207,7 @@ func (r *Runtime) Stats() Stats {
 	return Stats{
 		Processed: r.stats.processed.Load(), Skipped: r.stats.skipped.Load(), DeadLettered: r.stats.deadLettered.Load(),
 		Commits: r.stats.commits.Load(), Restored: r.stats.restored.Load(), SkippedCompleted: r.stats.skippedDone.Load(),
-		MetadataDropped: r.stats.metaDropped.Load(), Tasks: n,
+		MetadataDropped: r.stats.metaDropped.Load(), Inline: r.stats.inline.Load(), InlineStalls: r.stats.inlineStalls.Load(), Tasks: n,
 	}
 }
 
@@ -293,6 +310,21 @@ func fatalFetchError(err error) bool {
 	return errors.As(err, &ke) && !ke.Retriable
 }
 
+// mayInline reports whether st's records may run on the poll loop when
+// their processing is cheap: the concurrent modes without batches (which
+// need grouping) or retries (whose backoff must not hold up the loop).
+func mayInline(st *graph.Subtopology) bool {
+	if st.Order == graph.OrderPartition || st.Batch != nil {
+		return false
+	}
+	for _, n := range st.Nodes {
+		if n.Retry != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // isAsync reports whether st's records go to the workers: the concurrent
 // modes, and the partition mode when retries or batches need a worker that
 // may wait without holding up the other partitions.
@@ -320,11 +352,15 @@ func (r *Runtime) allTasks() []*taskState {
 func (r *Runtime) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(r.cfg.CommitInterval)
 	nextPunctuate := time.Now().Add(100 * time.Millisecond)
+	segments := false // some task has a segment running
 	for {
 		if ctx.Err() != nil || r.killed.Load() {
 			return nil
 		}
 		wait := min(time.Until(nextCommit), time.Until(nextPunctuate))
+		if segments {
+			wait = min(wait, stallTick/2) // check them soon
+		}
 		if r.pausedCount > 0 {
 			// Paused partitions resume only here: look again soon.
 			wait = min(wait, 2*time.Millisecond)
@@ -355,6 +391,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		err := r.process(ctx, fetches)
+		segments = r.checkSegments()
 		r.resumeDrained()
 		if p := r.fatal.Load(); err == nil && p != nil {
 			err = *p
@@ -503,6 +540,9 @@ func (r *Runtime) onProduced(rec *kgo.Record, err error) {
 			c.processed()
 		}()
 	default:
+		// Its unit still completes (the promise releases it), so nothing
+		// may be committed from now on.
+		r.produceFailed.Store(true)
 		r.setFatal(fmt.Errorf("kstreams: producing to %s/%d failed: %w (check the topic exists, the client's authorization and the record size limits)", rec.Topic, rec.Partition, err))
 	}
 }
@@ -520,8 +560,11 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if r.killed.Load() || r.cl == nil {
 		return nil
 	}
-	if p := r.fatal.Load(); p != nil {
-		return *p
+	if r.produceFailed.Load() {
+		// A record failed to produce but its unit completed: the tracked
+		// offsets cannot be trusted. A processing failure, by contrast,
+		// never completes its record, so what is complete is committed.
+		return *r.fatal.Load()
 	}
 	for deadline := time.Now().Add(30 * time.Second); r.punctPending.Load() > 0; {
 		if time.Now().After(deadline) {
@@ -786,7 +829,7 @@ func (r *Runtime) closeTasks() {
 func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, committed kadm.OffsetResponses) (*taskState, error) {
 	tctx, cancel := context.WithCancel(context.Background())
 	ts := &taskState{
-		sub: st, async: isAsync(st), ctx: tctx, cancel: cancel,
+		sub: st, async: isAsync(st), inlineOK: mayInline(st), ctx: tctx, cancel: cancel,
 		trackers: map[string]*partTracker{}, committed: map[string]string{}, paused: map[string]bool{},
 		stateDirs: map[string]string{}, queues: map[string]*unitQueue{},
 	}

@@ -62,6 +62,28 @@ func (t *partTracker) markDone(e *trackEntry) {
 	t.mu.Unlock()
 }
 
+// markDoneAll marks the entries of refs that belong to t complete, under
+// one lock, and drops the complete prefix; it returns how many it marked.
+// refs are in offset order, so those of t come first.
+func (t *partTracker) markDoneAll(refs []entryRef) int {
+	t.mu.Lock()
+	n := 0
+	for n < len(refs) && refs[n].tr == t {
+		refs[n].e.done = true
+		n++
+	}
+	i := 0
+	for i < len(t.entries) && t.entries[i].done {
+		i++
+	}
+	if i > 0 {
+		clear(t.entries[:i])
+		t.entries = t.entries[i:]
+	}
+	t.mu.Unlock()
+	return n
+}
+
 // setSkip records offsets that the commit metadata says are complete.
 func (t *partTracker) setSkip(done []int64) {
 	if len(done) == 0 {
