@@ -121,6 +121,22 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
+// WithMaxInFlightTotal bounds, over all the input partitions of the
+// instance, the records dispatched to the workers and not yet committable
+// (default 200000, about 100 MB with 1 KB values). Past it, each partition
+// that gets records pauses as with WithMaxInFlight, until the total is back
+// under half the bound. It caps memory when an instance owns many
+// partitions; a partition's bound still applies.
+func WithMaxInFlightTotal(n int) Option {
+	return func(a *App) error {
+		if n <= 0 {
+			return fmt.Errorf("max in-flight total must be positive, got %d", n)
+		}
+		a.cfg.MaxInFlightTotal = n
+		return nil
+	}
+}
+
 // WithInlineWork sets how cheap a record's processing must be, on average,
 // for the concurrent ordering modes to stop handing records to the workers
 // one by one (default 10µs; 0 turns this off). Handing a record to a worker

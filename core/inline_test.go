@@ -257,3 +257,77 @@ func TestSegmentFailureIsNotCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInFlightBounds blocks every record and checks that fetching stops at
+// the per-partition bound and at the instance's bound, then that every
+// record is processed once released.
+func TestInFlightBounds(t *testing.T) {
+	const partitions, perPartition = 4, 1500
+	for _, tc := range []struct {
+		name             string
+		opts             []kstreams.Option
+		atLeast, atMost int64 // records dispatched while blocked
+	}{
+		// Each fetch brings a few records (1 KB fetches, one record per
+		// batch), so a bound is passed by at most a fetch per partition.
+		{"partition", []kstreams.Option{kstreams.WithMaxInFlight(200)}, partitions * 200, partitions * (200 + 100)},
+		{"instance", []kstreams.Option{kstreams.WithMaxInFlightTotal(300)}, 300, 300 + partitions*100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := testBrokers(t)
+			in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+			createTopics(t, brokers, partitions, in, out)
+			cl := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			for i := range partitions * perPartition {
+				r := &kgo.Record{Topic: in, Partition: int32(i % partitions), Key: []byte(strconv.Itoa(i)), Value: []byte("v")}
+				if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			release := make(chan struct{})
+			b := kstreams.NewBuilder()
+			src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
+			work := kstreams.Func(src, "work", func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				return pc.Forward(ctx, r)
+			}, kstreams.WithOrdering(kstreams.KeyOrder))
+			kstreams.Sink(work, "out", out, serde.String, serde.String)
+			topo, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			results := collect(t, brokers, out)
+			opts := append([]kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+				kstreams.WithConcurrency(8), kstreams.WithKgoOptions(kgo.FetchMaxPartitionBytes(1024), kgo.FetchMaxBytes(4096))}, tc.opts...)
+			a := startApp(t, topo, opts...)
+			// Dispatched records (Processed, in this mode) stop growing once
+			// the bound pauses fetching.
+			var last int64 = -1
+			waitFor(t, 30*time.Second, "dispatching to stop at the bound", func() bool {
+				n := a.app.Stats().Processed
+				steady := n == last && n >= tc.atLeast
+				last = n
+				time.Sleep(200 * time.Millisecond)
+				return steady
+			})
+			if last > tc.atMost {
+				t.Fatalf("%d records dispatched while all were blocked; the bound allows %d to %d", last, tc.atLeast, tc.atMost)
+			}
+			t.Logf("%d records dispatched while blocked", last)
+			close(release)
+			waitFor(t, 60*time.Second, "every record after the release", func() bool {
+				return len(results.snapshot()) >= partitions*perPartition
+			})
+			if err := a.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(results.snapshot()); n != partitions*perPartition {
+				t.Fatalf("%d outputs, want %d", n, partitions*perPartition)
+			}
+		})
+	}
+}

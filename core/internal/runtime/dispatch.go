@@ -336,7 +336,7 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 		r.startSegment(ts, seg)
 	}
 	r.stats.processed.Add(int64(len(p.Records)))
-	if tr.inFlight() >= r.cfg.MaxInFlight && !ts.paused[p.Topic] {
+	if !ts.paused[p.Topic] && (tr.inFlight() >= r.cfg.MaxInFlight || r.inFlight() >= r.cfg.MaxInFlightTotal) {
 		ts.paused[p.Topic] = true
 		r.pausedCount++
 		r.cl.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
@@ -350,11 +350,13 @@ const (
 )
 
 // inlining reports whether ts's records may be processed as segments in
-// this fetch: allowed for its sub-topology, its work cheap on average, and
-// none of it slow lately.
+// this fetch: allowed for its sub-topology, its work cheap on average, none
+// of it slow lately, and no segment of it stalled on a record still running
+// (so a downstream that hangs every call ties up one goroutine per task
+// beyond the workers, not one per fetch).
 func (r *Runtime) inlining(ts *taskState) bool {
 	return ts.inlineOK && r.cfg.InlineBelow > 0 && ts.avgWork.Load() < int64(r.cfg.InlineBelow) &&
-		time.Now().UnixNano() > ts.slowUntil.Load()
+		!ts.segStalled.Load() && time.Now().UnixNano() > ts.slowUntil.Load()
 }
 
 // keyIdle reports whether no record with key is queued or running. Only the
@@ -493,6 +495,7 @@ func (r *Runtime) checkSegment(ts *taskState, now time.Time) {
 		return // finished meanwhile
 	}
 	r.stats.inlineStalls.Add(1)
+	ts.segStalled.Store(true)
 	seg.mu.Lock()
 	first := seg.cur
 	done := int64(0) // records complete before the one in progress
@@ -584,12 +587,13 @@ func (r *Runtime) segmentWorker(seg *segment) {
 	if !stolen {
 		return
 	}
+	<-seg.handed
 	if time.Since(start)-last >= slowRecord {
 		// Taken back while a record was slow (not just descheduled):
 		// this task's work goes to the workers for a while.
 		ts.slowUntil.Store(time.Now().Add(slowPause).UnixNano())
 	}
-	<-seg.handed
+	ts.segStalled.Store(false)
 	if c := seg.split; c != nil {
 		if f := seg.failedAt.Load(); f >= 0 && f < claimed {
 			c.entries = nil // the record in progress failed
@@ -617,8 +621,12 @@ func (ts *taskState) observe(d time.Duration, n int64) {
 }
 
 // resumeDrained resumes fetching of paused partitions whose in-flight
-// records fell below half the bound.
+// records fell below half the partition's bound, while the application's
+// are below half its bound.
 func (r *Runtime) resumeDrained() {
+	if r.pausedCount == 0 || r.inFlight() >= r.cfg.MaxInFlightTotal/2 {
+		return
+	}
 	for _, ts := range r.tasks {
 		for topic, paused := range ts.paused {
 			if paused && ts.trackers[topic].inFlight() < r.cfg.MaxInFlight/2 {
@@ -628,6 +636,18 @@ func (r *Runtime) resumeDrained() {
 			}
 		}
 	}
+}
+
+// inFlight returns the records dispatched and not yet committable, over all
+// tasks.
+func (r *Runtime) inFlight() int {
+	n := 0
+	for _, ts := range r.tasks {
+		for _, tr := range ts.trackers {
+			n += tr.inFlight()
+		}
+	}
+	return n
 }
 
 // drain waits until every dispatched unit of tasks is complete or timeout

@@ -59,6 +59,9 @@ type Config struct {
 	// MaxInFlight bounds, per input partition, the records dispatched and
 	// not yet committable; past it the partition's fetching pauses.
 	MaxInFlight int
+	// MaxInFlightTotal bounds the same over all the partitions; past it
+	// each partition dispatched pauses.
+	MaxInFlightTotal int
 	// MaxMetadataBytes is the broker's offset metadata limit
 	// (offset.metadata.max.bytes).
 	MaxMetadataBytes int
@@ -145,11 +148,12 @@ type taskState struct {
 	queues map[string]*unitQueue // KEY / PARTITION queues in flight
 	open   *unitQueue            // UNORDERED group being filled
 
-	inlineOK  bool         // the sub-topology may run records inline (no batches, no retries)
-	avgWork   atomic.Int64 // moving average of a record's processing time, ns
-	samples   atomic.Int64 // records measured into avgWork (saturates)
-	slowUntil atomic.Int64 // unix ns: no inline processing before, a record having been slow
-	seg       *segment     // running segment (loop only)
+	inlineOK   bool         // the sub-topology may run records inline (no batches, no retries)
+	avgWork    atomic.Int64 // moving average of a record's processing time, ns
+	samples    atomic.Int64 // records measured into avgWork (saturates)
+	slowUntil  atomic.Int64 // unix ns: no inline processing before, a record having been slow
+	seg        *segment     // running segment (loop only)
+	segStalled atomic.Bool  // a segment was taken back and its record in progress still runs
 }
 
 // New validates cfg and returns a runtime; Run starts it.
@@ -171,6 +175,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 50000
+	}
+	if cfg.MaxInFlightTotal <= 0 {
+		cfg.MaxInFlightTotal = 200000
 	}
 	if cfg.InlineBelow == 0 {
 		cfg.InlineBelow = 10 * time.Microsecond

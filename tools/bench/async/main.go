@@ -25,6 +25,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -39,9 +40,10 @@ import (
 
 var (
 	only         = flag.String("only", "", "run only the parts whose letter is listed, e.g. -only ab")
-	overheadN    = flag.Int("overhead-records", 500_000, "records for the overhead benchmark")
+	overheadN    = flag.Int("overhead-records", 1_000_000, "records for the overhead benchmark")
 	ioN          = flag.Int("io-records", 200_000, "records for the 10 ms I/O benchmark")
 	overheadConc = flag.Int("overhead-concurrency", 64, "workers for the overhead benchmark")
+	rounds       = flag.Int("rounds", 5, "rounds of the overhead benchmark")
 	profile      = flag.String("cpuprofile", "", "write a CPU profile to this file")
 )
 
@@ -124,15 +126,19 @@ func main() {
 		}
 	}
 	if part("b") {
-		fmt.Printf("b. overhead: %d records, trivial work, 8 partitions, 10k keys\n", *overheadN)
-		_, sync := b.run(kstreams.PartitionOrder, *overheadN, 10_000, 8, 64, 0, nil)
-		_, key := b.run(kstreams.KeyOrder, *overheadN, 10_000, 8, *overheadConc, 0, nil)
-		inl := b.inline
-		_, workers := b.run(kstreams.KeyOrder, *overheadN, 10_000, 8, *overheadConc, 0, nil, kstreams.WithInlineWork(0))
-		rs, rk, rw := float64(*overheadN)/sync.Seconds(), float64(*overheadN)/key.Seconds(), float64(*overheadN)/workers.Seconds()
-		fmt.Printf("   PARTITION (sync)           %9.0f records/s\n", rs)
-		fmt.Printf("   KEY (async, default)       %9.0f records/s   ratio %.2f (target >= 0.7; %d of %d records inline)\n", rk, rk/rs, inl, *overheadN)
-		fmt.Printf("   KEY (async, inline off)    %9.0f records/s   ratio %.2f (every record through a worker)\n", rw, rw/rs)
+		fmt.Printf("b. overhead: %d records, trivial work, 8 partitions, 10k keys, %d rounds (the three runs of a round back to back)\n", *overheadN, *rounds)
+		var ratios, workerRatios []float64
+		for round := 1; round <= *rounds; round++ {
+			_, sync := b.run(kstreams.PartitionOrder, *overheadN, 10_000, 8, 64, 0, nil)
+			_, key := b.run(kstreams.KeyOrder, *overheadN, 10_000, 8, *overheadConc, 0, nil)
+			inl := b.inline
+			_, workers := b.run(kstreams.KeyOrder, *overheadN, 10_000, 8, *overheadConc, 0, nil, kstreams.WithInlineWork(0))
+			rs, rk, rw := float64(*overheadN)/sync.Seconds(), float64(*overheadN)/key.Seconds(), float64(*overheadN)/workers.Seconds()
+			fmt.Printf("   round %d: PARTITION (sync) %8.0f/s   KEY %8.0f/s = %.2f (%d records in segments)   KEY, segments off %8.0f/s = %.2f\n",
+				round, rs, rk, rk/rs, inl, rw, rw/rs)
+			ratios, workerRatios = append(ratios, rk/rs), append(workerRatios, rw/rs)
+		}
+		fmt.Printf("   median ratio KEY/sync %.2f (target >= 0.7); with segments off (every record through a worker) %.2f\n", median(ratios), median(workerRatios))
 	}
 	if part("c") {
 		fmt.Printf("c. 10 ms I/O per record, %d records, 10k keys, 4 partitions, concurrency 1000\n", *ioN)
@@ -155,6 +161,12 @@ func main() {
 		b.onProgress = nil
 		fmt.Printf("   %.1f MiB above the idle heap (%.0f bytes per record in flight, 100-byte values)\n", float64(heap.Load())/(1<<20), float64(heap.Load())/100_000)
 	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func part(p string) bool { return *only == "" || strings.Contains(*only, p) }
