@@ -147,7 +147,8 @@ func WithMaxInFlightTotal(n int) Option {
 // PartitionOrder. If a record in a segment stops making progress for 10 ms,
 // the records after it go to the workers as usual (its own key's wait
 // behind it), so a slow record still holds up only its key; a record found
-// slow (1 ms or more) sends the task's work to the workers for 10 s. The
+// slow (1 ms or more, or 100 times max if that is more) sends the task's
+// work to the workers for 10 s. The
 // average is measured per task. AppStats.Inline counts records processed
 // in segments, AppStats.InlineStalls the segments handed back.
 func WithInlineWork(max time.Duration) Option {

@@ -59,7 +59,9 @@ func TestCheapKeyOrderedWorkRunsInSegments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID)}
+			// A generous threshold, so that the race detector's slowness
+			// does not decide; bench/async measures the default.
+			opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithInlineWork(time.Second)}
 			if !inline {
 				opts = append(opts, kstreams.WithInlineWork(0))
 			}
@@ -130,7 +132,8 @@ func TestSegmentStallHoldsUpOnlyItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := collect(t, brokers, out)
-	a := startApp(t, topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(50*time.Millisecond))
+	a := startApp(t, topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(50*time.Millisecond),
+		kstreams.WithInlineWork(time.Second)) // cheap whatever the race detector costs
 
 	// Warm up: cheap records, until the task runs them in segments.
 	warm := seqRecords(in, 2000, 20)
@@ -228,7 +231,7 @@ func TestSegmentFailureIsNotCommitted(t *testing.T) {
 		return topo
 	}
 	results := collect(t, brokers, out)
-	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID)}
+	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithInlineWork(time.Second)}
 	a := startApp(t, topology(true), opts...)
 	warm := seqRecords(in, 2000, 20)
 	produce(t, cl, warm...)

@@ -215,7 +215,7 @@ func (r *Runtime) runQueue(q *unitQueue, buf []item) []item {
 		d := time.Since(start)
 		old := r.avgUnit.Load()
 		r.avgUnit.Store(old + (int64(d)-old)/16)
-		ts.observe(d, int64(len(items)))
+		ts.observe(d, int64(len(items)), r.slowRecord())
 	}
 }
 
@@ -313,7 +313,25 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 		r.waitSegment(ts)
 	}
 	inline := r.inlining(ts)
+	// With nothing queued, every key is idle for the whole fetch: only the
+	// loop adds queues, and a segment adds none.
+	allIdle := inline && ts.noQueues()
+	if allIdle && !tr.hasSkip.Load() {
+		// The whole fetch is one segment, tracked as one range (split if
+		// the segment is taken back).
+		seg := make([]item, len(p.Records))
+		for i, rec := range p.Records {
+			seg[i] = item{rec: rec, tr: tr}
+		}
+		r.startSegment(ts, seg, tr.add(p.Records[0].Offset, p.Records[len(p.Records)-1].Offset+1))
+		r.stats.processed.Add(int64(len(p.Records)))
+		r.maybePause(ts, tr, p)
+		return
+	}
 	var seg []item
+	if inline {
+		seg = make([]item, 0, len(p.Records))
+	}
 	for _, rec := range p.Records {
 		e := tr.add(rec.Offset, rec.Offset+1)
 		if tr.hasSkip.Load() && tr.skipDone(rec.Offset) {
@@ -322,7 +340,7 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 			continue
 		}
 		it := item{rec: rec, tr: tr, e: e}
-		if inline && ts.keyIdle(rec.Key) {
+		if allIdle || inline && ts.keyIdle(rec.Key) {
 			seg = append(seg, it)
 			continue
 		}
@@ -333,9 +351,15 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 	}
 	r.flushChunk()
 	if len(seg) > 0 {
-		r.startSegment(ts, seg)
+		r.startSegment(ts, seg, nil)
 	}
 	r.stats.processed.Add(int64(len(p.Records)))
+	r.maybePause(ts, tr, p)
+}
+
+// maybePause pauses fetching p when its records in flight, or the
+// instance's, reached their bound.
+func (r *Runtime) maybePause(ts *taskState, tr *partTracker, p kgo.FetchTopicPartition) {
 	if !ts.paused[p.Topic] && (tr.inFlight() >= r.cfg.MaxInFlight || r.inFlight() >= r.cfg.MaxInFlightTotal) {
 		ts.paused[p.Topic] = true
 		r.pausedCount++
@@ -344,10 +368,15 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 }
 
 const (
-	stallTick  = 10 * time.Millisecond // a segment that starts no record for this long is taken back
-	slowRecord = time.Millisecond      // records this slow on average stop a task's inline processing ...
-	slowPause  = 10 * time.Second      // ... for this long
+	stallTick = 10 * time.Millisecond // a segment that starts no record for this long is taken back
+	slowPause = 10 * time.Second      // a slow record stops its task's segments for this long
 )
+
+// slowRecord is how long a record must take to count as slow: 1 ms, or 100
+// times the cheap-work threshold if that is more.
+func (r *Runtime) slowRecord() time.Duration {
+	return max(time.Millisecond, 100*r.cfg.InlineBelow)
+}
 
 // inlining reports whether ts's records may be processed as segments in
 // this fetch: allowed for its sub-topology, its work cheap on average, none
@@ -357,6 +386,14 @@ const (
 func (r *Runtime) inlining(ts *taskState) bool {
 	return ts.inlineOK && r.cfg.InlineBelow > 0 && ts.avgWork.Load() < int64(r.cfg.InlineBelow) &&
 		!ts.segStalled.Load() && time.Now().UnixNano() > ts.slowUntil.Load()
+}
+
+// noQueues reports whether no record of ts is queued or running on the
+// workers.
+func (ts *taskState) noQueues() bool {
+	ts.qmu.Lock()
+	defer ts.qmu.Unlock()
+	return len(ts.queues) == 0 && ts.open == nil
 }
 
 // keyIdle reports whether no record with key is queued or running. Only the
@@ -387,6 +424,7 @@ func (ts *taskState) keyIdle(key []byte) bool {
 type segment struct {
 	ts       *taskState
 	items    []item
+	whole    *trackEntry // one tracker entry for all the items (theirs are nil), or nil
 	next     atomic.Int64
 	failedAt atomic.Int64  // index of the first record not completed (failed, or the task stopped); -1 if none
 	done     chan struct{} // closed when the goroutine stops claiming
@@ -412,19 +450,53 @@ func (seg *segment) produce(rec *kgo.Record) {
 	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
 }
 
-// entries returns the tracker entries of items.
-func entries(items []item) []entryRef {
-	es := make([]entryRef, len(items))
-	for i, it := range items {
-		es[i] = entryRef{it.tr, it.e}
+// entries returns the tracker entries of seg.items[:n], the records
+// complete when the segment is.
+func (seg *segment) entries(n int64) []entryRef {
+	if n == 0 {
+		return nil
 	}
-	return es
+	if seg.whole == nil {
+		es := make([]entryRef, n)
+		for i, it := range seg.items[:n] {
+			es[i] = entryRef{it.tr, it.e}
+		}
+		return es
+	}
+	tr := seg.items[0].tr
+	if n == int64(len(seg.items)) {
+		return []entryRef{{tr, seg.whole}}
+	}
+	// Complete up to a failure: the rest of the range never completes.
+	parts := tr.splitAt(seg.whole, []int64{seg.items[n].rec.Offset})
+	return []entryRef{{tr, parts[0]}}
 }
 
-// startSegment starts processing items as ts's segment.
-func (r *Runtime) startSegment(ts *taskState, items []item) {
+// unwhole gives the items from k on tracker entries of their own, cutting
+// the segment's range: items[:k] keep one entry, returned (nil if k is 0).
+func (seg *segment) unwhole(k int64) *trackEntry {
+	tr := seg.items[0].tr
+	cuts := make([]int64, 0, len(seg.items))
+	for _, it := range seg.items[max(k, 1):] {
+		cuts = append(cuts, it.rec.Offset)
+	}
+	parts := tr.splitAt(seg.whole, cuts)
+	seg.whole = nil
+	var head *trackEntry
+	if k > 0 {
+		head, parts = parts[0], parts[1:]
+	}
+	for i, e := range parts {
+		seg.items[k+int64(i)].e = e
+	}
+	return head
+}
+
+// startSegment starts processing items as ts's segment. whole, if not nil,
+// is the one tracker entry of all the items.
+func (r *Runtime) startSegment(ts *taskState, items []item, whole *trackEntry) {
 	now := time.Now()
-	seg := &segment{ts: ts, items: items, done: make(chan struct{}), handed: make(chan struct{}),
+	seg := &segment{ts: ts, items: items, whole: whole, done: make(chan struct{}), handed: make(chan struct{}),
 		start: now, lastChange: now}
 	seg.failedAt.Store(-1)
 	seg.cur = newCompletion(r, ts)
@@ -496,24 +568,36 @@ func (r *Runtime) checkSegment(ts *taskState, now time.Time) {
 	}
 	r.stats.inlineStalls.Add(1)
 	ts.segStalled.Store(true)
+	inProgress := max(old-1, 0) // index of the record in progress, if old > 0
+	var head *trackEntry        // the entry of items[:inProgress], when they share one
+	if seg.whole != nil {
+		head = seg.unwhole(inProgress)
+	}
 	seg.mu.Lock()
 	first := seg.cur
-	done := int64(0) // records complete before the one in progress
 	if old > 0 {
 		split := newCompletion(r, ts)
 		ts.active.Add(1)
 		split.pending.Add(1) // released when first completes
-		split.one[0] = entryRef{seg.items[old-1].tr, seg.items[old-1].e}
+		it := seg.items[inProgress]
+		split.one[0] = entryRef{it.tr, it.e}
 		split.entries = split.one[:]
 		first.then = split
 		seg.cur, seg.split = split, split
-		done = old - 1
 	}
 	seg.mu.Unlock()
+	done := inProgress // records complete before the one in progress
 	if f := seg.failedAt.Load(); f >= 0 && f < done {
 		done = f
 	}
-	first.entries = entries(seg.items[:done])
+	switch tr := seg.items[0].tr; {
+	case head == nil:
+		first.entries = seg.entries(done)
+	case done == inProgress:
+		first.entries = []entryRef{{tr, head}}
+	case done > 0:
+		first.entries = []entryRef{{tr, tr.splitAt(head, []int64{seg.items[done].rec.Offset})[0]}}
+	}
 	first.processed()
 	if old > 0 && ts.sub.Order == graph.OrderKey {
 		// The record in progress keeps its key busy: later records of the
@@ -577,18 +661,18 @@ func (r *Runtime) segmentWorker(seg *segment) {
 	}
 	if !stolen {
 		c := seg.cur
-		c.entries = entries(seg.items[:processed])
+		c.entries = seg.entries(processed)
 		c.processed()
 	}
 	if processed > 0 {
-		ts.observe(time.Since(start), processed)
+		ts.observe(time.Since(start), processed, r.slowRecord())
 		r.stats.inline.Add(processed)
 	}
 	if !stolen {
 		return
 	}
 	<-seg.handed
-	if time.Since(start)-last >= slowRecord {
+	if time.Since(start)-last >= r.slowRecord() {
 		// Taken back while a record was slow (not just descheduled):
 		// this task's work goes to the workers for a while.
 		ts.slowUntil.Store(time.Now().Add(slowPause).UnixNano())
@@ -607,9 +691,9 @@ func (r *Runtime) segmentWorker(seg *segment) {
 
 // observe adds n records that took d in all to ts's moving average of a
 // record's processing time. A run weighs up to 16 records.
-func (ts *taskState) observe(d time.Duration, n int64) {
+func (ts *taskState) observe(d time.Duration, n int64, slow time.Duration) {
 	mean := int64(d) / n
-	if mean >= int64(slowRecord) {
+	if mean >= int64(slow) {
 		ts.slowUntil.Store(time.Now().Add(slowPause).UnixNano())
 	}
 	w := min(n, 16)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,26 @@ func (t *partTracker) add(from, to int64) *trackEntry {
 	t.next = to
 	t.mu.Unlock()
 	return e
+}
+
+// splitAt replaces the incomplete entry e by entries cut at cuts: offsets
+// in (e.from, e.to), ascending. It returns the new entries in order.
+func (t *partTracker) splitAt(e *trackEntry, cuts []int64) []*trackEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := sort.Search(len(t.entries), func(i int) bool { return t.entries[i].from >= e.from })
+	if i == len(t.entries) || t.entries[i] != e {
+		panic("kstreams: splitting a tracker entry that is not tracked") // an invariant of the runtime, not input
+	}
+	parts := make([]*trackEntry, 0, len(cuts)+1)
+	from := e.from
+	for _, c := range cuts {
+		parts = append(parts, &trackEntry{from: from, to: c})
+		from = c
+	}
+	parts = append(parts, &trackEntry{from: from, to: e.to})
+	t.entries = slices.Replace(t.entries, i, i+1, parts...)
+	return parts
 }
 
 // markDone marks e complete and drops the complete prefix of the entries.

@@ -115,3 +115,37 @@ func TestEncodeRandom(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitAtKeepsEntriesInOrder(t *testing.T) {
+	tr := newPartTracker()
+	a := tr.add(0, 1)
+	whole := tr.add(1, 10)
+	b := tr.add(10, 11)
+	parts := tr.splitAt(whole, []int64{4, 5, 8})
+	want := [][2]int64{{1, 4}, {4, 5}, {5, 8}, {8, 10}}
+	if len(parts) != len(want) {
+		t.Fatalf("%d parts, want %d", len(parts), len(want))
+	}
+	for i, p := range parts {
+		if p.from != want[i][0] || p.to != want[i][1] {
+			t.Fatalf("part %d is [%d, %d), want [%d, %d)", i, p.from, p.to, want[i][0], want[i][1])
+		}
+	}
+	// Completing out of order: the commit point stops at the first
+	// incomplete part and lists the complete ones above it.
+	tr.markDone(a)
+	tr.markDone(parts[0])
+	tr.markDone(parts[2])
+	tr.markDone(b)
+	off, done, ok := tr.commitPoint()
+	if !ok || off != 4 {
+		t.Fatalf("commit point %d (ok %v), want 4", off, ok)
+	}
+	if !slices.Equal(done, []int64{5, 6, 7, 10}) {
+		t.Fatalf("complete above the commit point: %v, want [5 6 7 10]", done)
+	}
+	tr.markDoneAll([]entryRef{{tr, parts[1]}, {tr, parts[3]}})
+	if off, _, _ := tr.commitPoint(); off != 11 {
+		t.Fatalf("commit point %d after all complete, want 11", off)
+	}
+}
