@@ -267,8 +267,8 @@ func TestSegmentFailureIsNotCommitted(t *testing.T) {
 func TestInFlightBounds(t *testing.T) {
 	const partitions, perPartition = 4, 1500
 	for _, tc := range []struct {
-		name             string
-		opts             []kstreams.Option
+		name            string
+		opts            []kstreams.Option
 		atLeast, atMost int64 // records dispatched while blocked
 	}{
 		// Each fetch brings a few records (1 KB fetches, one record per
