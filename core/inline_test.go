@@ -41,7 +41,8 @@ func (o *orderChecker) see(key, value string) {
 // workers, keeps each key's order, and that WithInlineWork(0) turns it off.
 func TestCheapKeyOrderedWorkRunsInSegments(t *testing.T) {
 	for _, inline := range []bool{true, false} {
-		t.Run("inline="+strconv.FormatBool(inline), func(t *testing.T) {
+		name := map[bool]string{true: "segments", false: "workers"}[inline]
+		t.Run(name, func(t *testing.T) {
 			brokers := testBrokers(t)
 			in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 			createTopics(t, brokers, 1, in, out)

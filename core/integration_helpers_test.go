@@ -41,7 +41,7 @@ func testBrokers(t testing.TB) []string {
 // uniqueName makes topic and application names unique per test run, so
 // tests can share a real cluster.
 func uniqueName(t testing.TB, base string) string {
-	r := strings.NewReplacer("/", "-", " ", "-", "#", "-")
+	r := strings.NewReplacer("/", "-", " ", "-", "#", "-", "=", "-")
 	return fmt.Sprintf("%s-%s-%d", r.Replace(t.Name()), base, time.Now().UnixNano()%1e9)
 }
 
