@@ -30,7 +30,11 @@ import (
 // Under KeyOrder and Unordered, punctuators run concurrently with records in
 // flight (never with each other), and offsets are committed up to the lowest
 // record not yet complete, with the complete ones above it recorded in the
-// commit metadata so that a restart skips them.
+// commit metadata so that a restart skips them. When the work is measured
+// to be cheap, records whose key has nothing in flight run in offset order
+// on one goroutine per task instead of one by one on the workers (see
+// WithInlineWork): the guarantees above are the same, and a processor must
+// not count on two records of different keys running at once.
 type Order = graph.Order
 
 // Ordering modes.
