@@ -72,6 +72,12 @@ func (t *partTracker) splitAt(e *trackEntry, cuts []int64) []*trackEntry {
 func (t *partTracker) markDone(e *trackEntry) {
 	t.mu.Lock()
 	e.done = true
+	t.dropDone()
+	t.mu.Unlock()
+}
+
+// dropDone drops the complete prefix of the entries. Called with t.mu held.
+func (t *partTracker) dropDone() {
 	i := 0
 	for i < len(t.entries) && t.entries[i].done {
 		i++
@@ -80,7 +86,6 @@ func (t *partTracker) markDone(e *trackEntry) {
 		clear(t.entries[:i])
 		t.entries = t.entries[i:]
 	}
-	t.mu.Unlock()
 }
 
 // markDoneAll marks the entries of refs that belong to t complete, under
@@ -93,14 +98,7 @@ func (t *partTracker) markDoneAll(refs []entryRef) int {
 		refs[n].e.done = true
 		n++
 	}
-	i := 0
-	for i < len(t.entries) && t.entries[i].done {
-		i++
-	}
-	if i > 0 {
-		clear(t.entries[:i])
-		t.entries = t.entries[i:]
-	}
+	t.dropDone()
 	t.mu.Unlock()
 	return n
 }

@@ -77,21 +77,11 @@ func main() {
 		}
 		fmt.Printf("   (the same 10k sleeps in a plain loop take %.2fs here: the floor of KEY/1 key and PARTITION)\n", time.Since(floor).Seconds())
 		fmt.Printf("   %-14s %10s %10s %12s %10s\n", "mode", "total", "processing", "sum of work", "published")
-		for _, cs := range []struct {
-			name      string
-			order     kstreams.Order
-			keys      int
-			published string
-		}{
-			{"KEY/1000 keys", kstreams.KeyOrder, 1000, "2.06 s"},
-			{"UNORDERED", kstreams.Unordered, 1000, "2.83 s"},
-			{"KEY/10 keys", kstreams.KeyOrder, 10, "3.3 s"},
-			{"KEY/1 key", kstreams.KeyOrder, 1, "26.7 s"},
-			{"PARTITION", kstreams.PartitionOrder, 1000, "22.2 s"},
-		} {
-			total, proc := b.run(cs.order, 10_000, cs.keys, 1, 100, 0, work)
-			fmt.Printf("   %-14s %9.2fs %9.2fs %11.2fs %10s\n", cs.name, total.Seconds(), proc.Seconds(), b.workTime.Seconds(), cs.published)
-		}
+		b.pcCases(work, pcCase{"KEY/1000 keys", kstreams.KeyOrder, 1000, "2.06 s"},
+			pcCase{"UNORDERED", kstreams.Unordered, 1000, "2.83 s"},
+			pcCase{"KEY/10 keys", kstreams.KeyOrder, 10, "3.3 s"},
+			pcCase{"KEY/1 key", kstreams.KeyOrder, 1, "26.7 s"},
+			pcCase{"PARTITION", kstreams.PartitionOrder, 1000, "22.2 s"})
 		// Go's timers overshoot a millisecond sleep by 0.1-0.3 ms here, more
 		// with the embedded broker busy in the same process: in the two
 		// sequential modes that alone adds 1-2 s to 20 s of work. Run them
@@ -112,18 +102,8 @@ func main() {
 			precise()
 		}
 		fmt.Printf("   sequential modes with a precise wait (10k of them in a plain loop: %.2fs)\n", time.Since(floor).Seconds())
-		for _, cs := range []struct {
-			name      string
-			order     kstreams.Order
-			keys      int
-			published string
-		}{
-			{"KEY/1 key", kstreams.KeyOrder, 1, "26.7 s"},
-			{"PARTITION", kstreams.PartitionOrder, 1000, "22.2 s"},
-		} {
-			total, proc := b.run(cs.order, 10_000, cs.keys, 1, 100, 0, precise)
-			fmt.Printf("   %-14s %9.2fs %9.2fs %11.2fs %10s\n", cs.name, total.Seconds(), proc.Seconds(), b.workTime.Seconds(), cs.published)
-		}
+		b.pcCases(precise, pcCase{"KEY/1 key", kstreams.KeyOrder, 1, "26.7 s"},
+			pcCase{"PARTITION", kstreams.PartitionOrder, 1000, "22.2 s"})
 	}
 	if part("b") {
 		fmt.Printf("b. overhead: %d records, trivial work, 8 partitions, 10k keys, %d rounds (the three runs of a round back to back)\n", *overheadN, *rounds)
@@ -160,6 +140,23 @@ func main() {
 		b.run(kstreams.Unordered, 100_000, 100_000, 1, 1000, 200_000, func() { <-release })
 		b.onProgress = nil
 		fmt.Printf("   %.1f MiB above the idle heap (%.0f bytes per record in flight, 100-byte values)\n", float64(heap.Load())/(1<<20), float64(heap.Load())/100_000)
+	}
+}
+
+// pcCase is a row of parallel-consumer's published case.
+type pcCase struct {
+	name      string
+	order     kstreams.Order
+	keys      int
+	published string
+}
+
+// pcCases runs parallel-consumer's case (10k records, 1 partition,
+// concurrency 100) with work per record, once per row.
+func (b *bench) pcCases(work func(), cases ...pcCase) {
+	for _, cs := range cases {
+		total, proc := b.run(cs.order, 10_000, cs.keys, 1, 100, 0, work)
+		fmt.Printf("   %-14s %9.2fs %9.2fs %11.2fs %10s\n", cs.name, total.Seconds(), proc.Seconds(), b.workTime.Seconds(), cs.published)
 	}
 }
 
