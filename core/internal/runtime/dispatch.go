@@ -206,7 +206,12 @@ func (r *Runtime) runQueue(q *unitQueue, buf []item) []item {
 		}
 		ts.qmu.Unlock()
 		buf = items
+		// Counted active before the stopped check, so that a drain either
+		// waits for the unit or makes it skip; runItems' completion
+		// releases the count.
+		ts.active.Add(1)
 		if ts.stopped.Load() || r.killed.Load() {
+			ts.active.Add(-1)
 			continue // abandoned: never completed, so never committed
 		}
 		start := time.Now()
@@ -228,10 +233,10 @@ func take(q *unitQueue, n int, dst []item) []item {
 	return dst
 }
 
-// runItems processes one unit (a record, or a batch) and completes it.
+// runItems processes one unit (a record, or a batch) and completes it. The
+// caller counted it in ts.active.
 func (r *Runtime) runItems(ts *taskState, items []item) {
 	c := newCompletion(r, ts)
-	ts.active.Add(1)
 	if len(items) == 1 {
 		c.one[0] = entryRef{items[0].tr, items[0].e}
 		c.entries = c.one[:]
