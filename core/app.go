@@ -144,7 +144,7 @@ func WithMaxInFlightTotal(n int) Option {
 // measured to be that cheap, the records of each fetch whose key has
 // nothing in flight are processed in offset order by one goroutine (a
 // segment), which keeps KeyOrder's guarantee at close to the cost of
-// PartitionOrder. If a record in a segment stops making progress for 10 ms,
+// PartitionOrder. If a record in a segment stops making progress for 50 ms,
 // the records after it go to the workers as usual (its own key's wait
 // behind it), so a slow record still holds up only its key; a record found
 // slow (1 ms or more, or 100 times max if that is more) sends the task's

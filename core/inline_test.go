@@ -82,8 +82,11 @@ func TestCheapKeyOrderedWorkRunsInSegments(t *testing.T) {
 			if committed := committedOffset(t, brokers, appID, in); committed != n {
 				t.Fatalf("committed offset %d after a clean shutdown, want %d", committed, n)
 			}
-			if inline && stats.Inline < n/2 {
-				t.Fatalf("only %d of %d trivial records ran in segments", stats.Inline, n)
+			// Keys are only ever busy here after a segment was taken back
+			// (a goroutine descheduled for a stall tick on a loaded
+			// machine): without that, every record runs in a segment.
+			if inline && (stats.Inline == 0 || stats.InlineStalls == 0 && stats.Inline != n) {
+				t.Fatalf("%d of %d trivial records ran in segments, %d segments taken back", stats.Inline, n, stats.InlineStalls)
 			}
 			if !inline && stats.Inline != 0 {
 				t.Fatalf("%d records ran in segments with WithInlineWork(0)", stats.Inline)

@@ -373,8 +373,11 @@ func (r *Runtime) maybePause(ts *taskState, tr *partTracker, p kgo.FetchTopicPar
 }
 
 const (
-	stallTick = 10 * time.Millisecond // a segment that starts no record for this long is taken back
-	slowPause = 10 * time.Second      // a slow record stops its task's segments for this long
+	// A segment that starts no record for this long is taken back. Long
+	// enough that a goroutine merely waiting for a CPU on a busy machine
+	// is not taken for a stalled one (10 ms was, on a loaded 2-core box).
+	stallTick = 50 * time.Millisecond
+	slowPause = 10 * time.Second // a slow record stops its task's segments for this long
 )
 
 // slowRecord is how long a record must take to count as slow: 1 ms, or 100
