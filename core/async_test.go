@@ -55,24 +55,13 @@ func TestKeyOrderProcessesKeysConcurrentlyInOrder(t *testing.T) {
 			createTopics(t, brokers, 1, in, out)
 			produce(t, newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner())), seqRecords(in, 2000, 20)...)
 			var probe concurrencyProbe
-			var mu sync.Mutex
-			lastSeq := map[string]int{}
-			var disorder atomic.Int64
+			var keys orderChecker
 			b := kstreams.NewBuilder()
 			src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
 			work := kstreams.Func(src, "work", func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
 				probe.enter()
 				defer probe.exit()
-				var k string
-				var seq int
-				fmt.Sscanf(r.Value, "%s", &k)
-				seq, _ = strconv.Atoi(r.Value[len(r.Key)+1:])
-				mu.Lock()
-				if last, ok := lastSeq[r.Key]; ok && seq != last+1 {
-					disorder.Add(1)
-				}
-				lastSeq[r.Key] = seq
-				mu.Unlock()
+				keys.see(r.Key, r.Value)
 				time.Sleep(time.Millisecond)
 				return pc.Forward(ctx, r)
 			}, kstreams.WithOrdering(order))
@@ -93,13 +82,13 @@ func TestKeyOrderProcessesKeysConcurrentlyInOrder(t *testing.T) {
 			if peak := probe.peak.Load(); peak < 4 {
 				t.Fatalf("at most %d records in flight at once; the mode should run keys concurrently", peak)
 			}
-			if order == kstreams.KeyOrder && disorder.Load() != 0 {
-				t.Fatalf("%d records of a key processed out of offset order", disorder.Load())
+			if order == kstreams.KeyOrder && keys.disorder.Load() != 0 {
+				t.Fatalf("%d records of a key processed out of offset order", keys.disorder.Load())
 			}
 			if committed := committedOffset(t, brokers, appID, in); committed != 2000 {
 				t.Fatalf("committed offset %d after a clean shutdown, want 2000", committed)
 			}
-			t.Logf("peak concurrency %d, out-of-order records of a key %d", probe.peak.Load(), disorder.Load())
+			t.Logf("peak concurrency %d, out-of-order records of a key %d", probe.peak.Load(), keys.disorder.Load())
 		})
 	}
 }

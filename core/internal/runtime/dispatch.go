@@ -306,11 +306,11 @@ func (r *Runtime) setFatal(err error) {
 //
 // When a task's work is measured to be cheap (see Config.InlineBelow), the
 // records whose key has nothing queued or running form a segment that one
-// goroutine processes in offset order while the loop waits: handing each to
-// a worker would cost more than the work. Records whose key is busy go
-// behind it to the workers as usual. If the segment stops making progress
-// (a record turned out slow), the loop takes back the records not started
-// and hands them to the workers, so a slow key holds up only itself.
+// goroutine processes in offset order (see segment): handing each to a
+// worker would cost more than the work. Records whose key is busy go behind
+// it to the workers as usual. If the segment stops making progress (a
+// record turned out slow), the loop takes back the records not started and
+// hands them to the workers, so a slow key holds up only itself.
 func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 	tr := ts.trackers[p.Topic]
 	if ts.seg != nil {

@@ -321,24 +321,18 @@ func fatalFetchError(err error) bool {
 // their processing is cheap: the concurrent modes without batches (which
 // need grouping) or retries (whose backoff must not hold up the loop).
 func mayInline(st *graph.Subtopology) bool {
-	if st.Order == graph.OrderPartition || st.Batch != nil {
-		return false
-	}
-	for _, n := range st.Nodes {
-		if n.Retry != nil {
-			return false
-		}
-	}
-	return true
+	return st.Order != graph.OrderPartition && st.Batch == nil && !hasRetry(st)
 }
 
 // isAsync reports whether st's records go to the workers: the concurrent
 // modes, and the partition mode when retries or batches need a worker that
 // may wait without holding up the other partitions.
 func isAsync(st *graph.Subtopology) bool {
-	if st.Order != graph.OrderPartition || st.Batch != nil {
-		return true
-	}
+	return st.Order != graph.OrderPartition || st.Batch != nil || hasRetry(st)
+}
+
+// hasRetry reports whether a processor of st retries its failures.
+func hasRetry(st *graph.Subtopology) bool {
 	for _, n := range st.Nodes {
 		if n.Retry != nil {
 			return true
