@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,11 +122,11 @@ type verdict struct {
 	UniqueOut       int // distinct ids in the output
 	Duplicates      int // output records beyond one per id
 	Lost            int // good ids missing from the output (or poison ids missing from the dead-letter topic)
-	Regressions     int // outputs whose count is not above the previous output of the same key
+	Replays         int // times a key's outputs go back to an earlier record: a restart processing records again (legitimate)
+	Regressions     int // outputs no at-least-once history explains (see judge): state went back, or an old write landed late
 	OverCount       int64
 	CountLoss       int64 // sum over keys of true count minus final count, where final < true
 	CountLossKeys   int   // keys whose final count is below their true count
-	LateLoss        int64 // the part of CountLoss whose keys end with a late re-delivered record (known bug)
 	DeadLetters     int
 	problems        []string
 }
@@ -136,10 +137,8 @@ func (v *verdict) problem(format string, args ...any) {
 	}
 }
 
-// check reads the input, output and (if set) dead-letter topics and proves
-// at-least-once for the counting app: every good input id is in the output
-// under its key, the counts are consistent, and (with dlq) every bad record
-// is in the dead-letter topic.
+// check reads the input, output and (if set) dead-letter topics and judges
+// them (see judge).
 func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict, error) {
 	inputs, err := readAll(ctx, brokers, in)
 	if err != nil {
@@ -149,10 +148,57 @@ func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict
 	if err != nil {
 		return nil, err
 	}
+	var dls []*kgo.Record
+	if dlq != "" {
+		if dls, err = readAll(ctx, brokers, dlq); err != nil {
+			return nil, err
+		}
+	}
+	return judge(in, inputs, outputs, dls, dlq != ""), nil
+}
+
+// judge proves at-least-once for the counting app (tools/chaos/app) from
+// its input and output records (and, with dlq, its dead letters): every good
+// input id is in the output under its key, each key's outputs form a history
+// that at-least-once processing can produce, and (with dlq) every bad record
+// is in the dead-letter topic.
+//
+// The history rule. Number a key's good input records 1..n in input offset
+// order (its rank; one key is in one input partition, and the app processes
+// a partition in offset order). A process that owns the partition processes
+// records in rank order; it writes record r's output with the key's count
+// after r. When it dies, the next owner restores the count from the
+// changelog and resumes at the committed offset: at or before the first
+// record whose output is not written (its output is written only after the
+// outputs of the records before it), having restored at least the
+// increments of every record it does not process again (a record is
+// committed only once its changelog write is acknowledged). So, in output
+// order, every output of a key
+//
+//	(a) is for a rank at most one above the previous output's (the first: rank 1);
+//	(b) has a count of at least its rank;
+//	(c) if its rank is one above the previous output's, has a count above it
+//	    (the same process went on, or the next owner resumed after that record,
+//	    whose increment was then durable);
+//
+// and the key's last output is for its last record (d): the last owner
+// processes to the end. A replay after a crash satisfies these however many
+// outputs and changelog writes the crash cut off (going back in rank is
+// allowed, counted in Replays; the counts written again may be lower than
+// those already written, and end above the truth). A write
+// of an old owner that lands after the new owner's breaks (a) (the new
+// owner's next output is ahead of it) or (d) (nothing follows it), and a
+// restore that lost increments breaks (b) or (c), or leaves the final count
+// below the truth: each is a Regression, and fails the verdict like a lost
+// id or a final count below the truth.
+func judge(in string, inputs, outputs, deadLetters []*kgo.Record, dlq bool) *verdict {
 	v := &verdict{In: len(inputs), Out: len(outputs)}
+	inputs, outputs = byPartitionOffset(inputs), byPartitionOffset(outputs)
 	keyOf := make(map[string]string, len(inputs)) // good id -> key
+	rank := make(map[string]int64, len(inputs))   // good id -> its rank among its key's good records
 	bad := map[string]bool{}                      // ids of poison and garbage records
 	truth := map[string]int64{}
+	inPart := map[string]int32{}
 	for _, r := range inputs {
 		val := string(r.Value)
 		switch {
@@ -163,30 +209,30 @@ func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict
 			v.Garbage++
 			bad[strings.TrimPrefix(val, "garbage:")] = true
 		default:
+			key := string(r.Key)
 			if _, dup := keyOf[val]; dup {
 				v.problem("input id %s appears twice in the input", val)
+				continue
 			}
-			keyOf[val] = string(r.Key)
-			truth[string(r.Key)]++
+			if p, ok := inPart[key]; ok && p != r.Partition {
+				v.problem("key %s is in input partitions %d and %d: its records have no order to check", key, p, r.Partition)
+			}
+			inPart[key] = r.Partition
+			keyOf[val] = key
+			truth[key]++
+			rank[val] = truth[key]
 		}
 	}
 	v.Good = len(keyOf)
 
-	// Outputs, per partition in offset order (a key's outputs are all in
-	// one partition).
-	sort.SliceStable(outputs, func(i, j int) bool {
-		if outputs[i].Partition != outputs[j].Partition {
-			return outputs[i].Partition < outputs[j].Partition
-		}
-		return outputs[i].Offset < outputs[j].Offset
-	})
+	// A key's history so far: its last output's rank and count.
+	type history struct {
+		rank, count int64
+		partition   int32
+		outputs     int
+	}
+	hist := map[string]*history{}
 	seen := make(map[string]int, len(outputs))
-	last := map[string]int64{}
-	// late marks keys whose last output is a late re-delivery: an id already
-	// in the output, timestamped before the output preceding it.
-	late := map[string]bool{}
-	lastTs := map[string]time.Time{}
-	outPerKey := map[string]int{}
 	for _, r := range outputs {
 		var o struct {
 			ID    string `json:"id"`
@@ -196,22 +242,44 @@ func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict
 			v.problem("undecodable output %q at %s/%d@%d", r.Value, r.Topic, r.Partition, r.Offset)
 			continue
 		}
+		seen[o.ID]++
 		key := string(r.Key)
 		want, ok := keyOf[o.ID]
 		switch {
 		case !ok:
 			v.problem("output for id %s, which is not a good input id", o.ID)
+			continue
 		case want != key:
 			v.problem("output for id %s has key %q, its input had %q", o.ID, key, want)
+			continue
 		}
-		seen[o.ID]++
-		outPerKey[key]++
-		if prev, ok := last[key]; ok && o.Count <= prev {
+		h := hist[key]
+		if h == nil {
+			h = &history{partition: r.Partition}
+			hist[key] = h
+		}
+		if h.partition != r.Partition {
+			v.problem("key %s has outputs in partitions %d and %d: their order is unknown", key, h.partition, r.Partition)
+		}
+		h.outputs++
+		at := fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset)
+		rk := rank[o.ID]
+		switch {
+		case rk > h.rank+1:
 			v.Regressions++
+			v.problem("key %s: output %s (id %s, record %d of the key, count %d) follows the output for record %d (count %d): a late write of an old owner, or records skipped",
+				key, at, o.ID, rk, o.Count, h.rank, h.count)
+		case o.Count < rk:
+			v.Regressions++
+			v.problem("key %s: output %s (id %s) has count %d, below its rank %d among the key's records: state went back", key, at, o.ID, o.Count, rk)
+		case rk == h.rank+1 && o.Count <= h.count:
+			v.Regressions++
+			v.problem("key %s: output %s (id %s, record %d) has count %d, not above the previous record's %d: an increment was lost", key, at, o.ID, rk, o.Count, h.count)
 		}
-		late[key] = seen[o.ID] > 1 && r.Timestamp.Before(lastTs[key])
-		last[key] = o.Count
-		lastTs[key] = r.Timestamp
+		if rk <= h.rank {
+			v.Replays++
+		}
+		h.rank, h.count = rk, o.Count
 	}
 	v.UniqueOut = len(seen)
 	v.Duplicates = v.Out - v.UniqueOut
@@ -222,30 +290,29 @@ func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict
 		}
 	}
 	for key, n := range truth {
-		final := last[key]
-		if final < n {
-			v.CountLoss += n - final
+		h := hist[key]
+		if h == nil {
+			// Its ids are counted as lost above.
+			v.CountLoss += n
 			v.CountLossKeys++
-			if late[key] {
-				// The known bug of TestRealKafkaZombieWritesAfterBrokerKill: an
-				// instance that lost its partitions delivered an old record
-				// after the new owner's newer ones.
-				v.LateLoss += n - final
-				continue
-			}
-			v.problem("key %s: final count %d is below the true count %d: state updates lost", key, final, n)
+			continue
+		}
+		if h.rank < n {
+			v.Regressions++
+			v.problem("key %s: its last output is for record %d of %d (count %d): an older output landed after newer ones", key, h.rank, n, h.count)
+		}
+		if h.count < n {
+			v.CountLoss += n - h.count
+			v.CountLossKeys++
+			v.problem("key %s: final count %d is below the true count %d: state updates lost", key, h.count, n)
 		} else {
-			v.OverCount += final - n
+			v.OverCount += h.count - n
 		}
 	}
-	if dlq != "" {
-		dls, err := readAll(ctx, brokers, dlq)
-		if err != nil {
-			return nil, err
-		}
-		v.DeadLetters = len(dls)
+	if dlq {
+		v.DeadLetters = len(deadLetters)
 		dead := map[string]bool{}
-		for _, r := range dls {
+		for _, r := range deadLetters {
 			h := map[string]string{}
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
@@ -263,9 +330,23 @@ func check(ctx context.Context, brokers []string, in, out, dlq string) (*verdict
 			}
 		}
 	}
-	return v, nil
+	return v
 }
 
-// ok: nothing lost, and no count below its truth other than by the known
-// late-write bug (reported, see scenario.report).
-func (v *verdict) ok() bool { return v.Lost == 0 && v.CountLoss == v.LateLoss && len(v.problems) == 0 }
+// byPartitionOffset returns recs sorted by partition, then offset.
+func byPartitionOffset(recs []*kgo.Record) []*kgo.Record {
+	recs = slices.Clone(recs)
+	sort.SliceStable(recs, func(i, j int) bool {
+		if recs[i].Partition != recs[j].Partition {
+			return recs[i].Partition < recs[j].Partition
+		}
+		return recs[i].Offset < recs[j].Offset
+	})
+	return recs
+}
+
+// ok: nothing lost, no history that at-least-once cannot produce, no final
+// count below its truth, and nothing else wrong.
+func (v *verdict) ok() bool {
+	return v.Lost == 0 && v.Regressions == 0 && v.CountLoss == 0 && len(v.problems) == 0
+}
