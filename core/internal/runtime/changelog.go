@@ -18,7 +18,17 @@ import (
 )
 
 // changelogBackend logs every write of a store to the store's changelog
-// topic, at the task's partition, then applies it to the backend.
+// topic, at the task's partition, and applies it to the backend.
+//
+// Invariant (state agrees with its changelog): a key's writes reach the
+// backend and the changelog in the same order. Each write is applied to
+// the backend and produced to the changelog under mu, so two writers of
+// one store key (records of different keys updating a shared aggregate
+// under KeyOrder, say) cannot interleave the two steps; franz-go keeps
+// the produce order within the partition.
+//
+// Writes pass the task's write gate: once the task is fenced they are
+// refused (ErrNotOwner) and neither the backend nor the changelog changes.
 //
 // Range deletions are not logged: they are how window stores drop expired
 // segments, and the changelog of a window store expires the same records by
@@ -27,9 +37,11 @@ import (
 //
 // seq counts the records logged and acked those acknowledged; the brokers
 // acknowledge a partition's records in order, so acked >= n means the first
-// n are durable. Completions wait on these (see completion).
+// n are durable. Completions wait on these (see completion). A failed write
+// is never counted as durable: it fails the task (see onAcked).
 type changelogBackend struct {
 	store.Backend
+	store     string
 	topic     string
 	partition int32
 	r         *Runtime
@@ -38,19 +50,48 @@ type changelogBackend struct {
 	seq       atomic.Uint64
 	acked     atomic.Uint64
 
-	mu      sync.Mutex // orders seq with the produce call, and guards the slabs
+	mu      sync.Mutex // orders backend writes with their produce calls, and guards the slabs
 	slab    []byte
 	records []kgo.Record
 }
 
+// onAcked is the promise of changelog records. A changelog write is never
+// skipped or dead-lettered: the store would hold state that no restore can
+// bring back. A failure marks the task failed (nothing more of it is
+// committed, so its records are processed again after a restart) and stops
+// the instance.
 func (c *changelogBackend) onAcked(rec *kgo.Record, err error) {
-	c.r.onProduced(rec, err)
+	c.ts.acked()
+	if err != nil {
+		if !c.ts.stopped.Load() && !c.r.killed.Load() {
+			c.r.setFatal(fmt.Errorf("kstreams: writing changelog %s/%d of store %s (task %s) failed: %w; the store's state is not durable past this write, so nothing more of the task is committed and the application stops (check the changelog topic exists, the client's authorization, and the record size limits: the producer's max batch bytes and the topic's max.message.bytes)",
+				c.topic, c.partition, c.store, c.ts.t.ID(), err))
+		}
+		c.ts.failed.Store(true)
+	}
 	c.acked.Add(1)
 	c.ts.drainWaiters()
 }
 
-func (c *changelogBackend) log(key, value []byte, tombstone bool) {
+// lock takes mu and enters the task's write gate: a write applied to the
+// backend and logged before unlock is one step.
+func (c *changelogBackend) lock() error {
 	c.mu.Lock()
+	if !c.ts.beginWrite() {
+		c.mu.Unlock()
+		return fmt.Errorf("writing store %s: %w", c.store, ErrNotOwner)
+	}
+	return nil
+}
+
+func (c *changelogBackend) unlock() {
+	c.ts.endWrite()
+	c.mu.Unlock()
+}
+
+// log produces one changelog record. Called with mu held, inside the
+// task's write gate.
+func (c *changelogBackend) log(key, value []byte, tombstone bool) {
 	if len(c.records) == 0 {
 		c.records = make([]kgo.Record, 256)
 	}
@@ -77,11 +118,16 @@ func (c *changelogBackend) log(key, value []byte, tombstone bool) {
 		}
 	}
 	c.seq.Add(1)
+	c.ts.unacked.Add(1)
 	c.r.cl.Produce(c.r.produceCtx, r, c.promise)
-	c.mu.Unlock()
 }
 
+// Set implements store.Backend.
 func (c *changelogBackend) Set(key, value []byte) error {
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
 	if err := c.Backend.Set(key, value); err != nil {
 		return err
 	}
@@ -89,7 +135,12 @@ func (c *changelogBackend) Set(key, value []byte) error {
 	return nil
 }
 
+// Delete implements store.Backend.
 func (c *changelogBackend) Delete(key []byte) error {
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
 	if err := c.Backend.Delete(key); err != nil {
 		return err
 	}
@@ -97,7 +148,22 @@ func (c *changelogBackend) Delete(key []byte) error {
 	return nil
 }
 
+// DeleteRange implements store.Backend. Range deletions are not logged
+// (see above), but a fenced task's are refused like its other writes.
+func (c *changelogBackend) DeleteRange(start, end []byte) error {
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
+	return c.Backend.DeleteRange(start, end)
+}
+
+// Write implements store.Backend.
 func (c *changelogBackend) Write(b *store.Batch) error {
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
 	if err := c.Backend.Write(b); err != nil {
 		return err
 	}

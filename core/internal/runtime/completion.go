@@ -25,6 +25,7 @@ type completion struct {
 	ts      *taskState
 	entries []entryRef
 	pending atomic.Int32
+	failed  atomic.Bool // never mark the entries done: a write was refused or failed
 	need    []uint64 // changelog sequence numbers to wait for, per store
 	promise func(*kgo.Record, error)
 	r       *Runtime
@@ -67,18 +68,26 @@ func (c *completion) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// produce sends rec as part of this unit.
-func (c *completion) produce(rec *kgo.Record) {
+// produce sends rec as part of this unit. It returns ErrNotOwner, and
+// the unit will never complete, if the task is fenced.
+func (c *completion) produce(rec *kgo.Record) error {
 	if c.seg != nil {
-		c.seg.produce(rec)
-		return
+		return c.seg.produce(rec)
 	}
 	c.pending.Add(1)
-	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
+	if !c.r.produce(c.ts, rec, c.promise) {
+		c.failed.Store(true)
+		c.release()
+		return ErrNotOwner
+	}
+	return nil
 }
 
 func (c *completion) onProduced(rec *kgo.Record, err error) {
-	c.r.onProduced(rec, err)
+	c.ts.acked()
+	if err != nil && !c.r.onProduced(c.ts, rec, err) {
+		c.failed.Store(true)
+	}
 	c.release()
 }
 
@@ -103,6 +112,9 @@ func (c *completion) processed() {
 }
 
 func (c *completion) changelogDone() bool {
+	if c.ts.failed.Load() {
+		return true // released as not complete (see release)
+	}
 	for i, cl := range c.ts.changelogs {
 		if cl.acked.Load() < c.need[i] {
 			return false
@@ -114,6 +126,12 @@ func (c *completion) changelogDone() bool {
 func (c *completion) release() {
 	if c.pending.Add(-1) != 0 {
 		return
+	}
+	if c.failed.Load() || c.ts != nil && (c.ts.stopped.Load() || c.ts.failed.Load()) {
+		// Not complete: a write was refused or failed, or the task was
+		// fenced, and its next owner processes the records again. (A unit
+		// complete before the fence marked its entries already.)
+		c.entries = nil
 	}
 	for es := c.entries; len(es) > 0; {
 		es = es[es[0].tr.markDoneAll(es):]

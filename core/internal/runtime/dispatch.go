@@ -206,16 +206,19 @@ func (r *Runtime) runQueue(q *unitQueue, buf []item) []item {
 		}
 		ts.qmu.Unlock()
 		buf = items
-		// Counted active before the stopped check, so that a drain either
-		// waits for the unit or makes it skip; runItems' completion
-		// releases the count.
+		// Counted active and running before the draining check, so that a
+		// drain either waits for the unit or makes it skip, and a task is
+		// not closed under it; runItems' completion releases active.
 		ts.active.Add(1)
-		if ts.stopped.Load() || r.killed.Load() {
+		ts.running.Add(1)
+		if ts.draining.Load() || r.killed.Load() {
 			ts.active.Add(-1)
+			ts.running.Add(-1)
 			continue // abandoned: never completed, so never committed
 		}
 		start := time.Now()
 		r.runItems(ts, items)
+		ts.running.Add(-1)
 		// Moving average of a unit's processing time, for chunkSize.
 		d := time.Since(start)
 		old := r.avgUnit.Load()
@@ -248,6 +251,8 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 	}
 	ctx := c.context(ts.ctx)
 	if ts.sub.Batch == nil {
+		// A record of a fenced task does not complete, whatever its error
+		// (its writes were refused): see completion.release.
 		if err := ts.t.Process(ctx, items[0].rec); err != nil && !ts.stopped.Load() {
 			if ferr := r.handleRecordError(ctx, items[0].rec, err); ferr != nil {
 				r.abandon(c, ferr)
@@ -450,12 +455,17 @@ type segment struct {
 }
 
 // produce sends rec as part of the segment's current unit.
-func (seg *segment) produce(rec *kgo.Record) {
+func (seg *segment) produce(rec *kgo.Record) error {
 	seg.mu.Lock()
 	c := seg.cur
 	c.pending.Add(1)
 	seg.mu.Unlock()
-	c.r.cl.Produce(c.r.produceCtx, rec, c.promise)
+	if !c.r.produce(c.ts, rec, c.promise) {
+		c.failed.Store(true)
+		c.release()
+		return ErrNotOwner
+	}
+	return nil
 }
 
 // entries returns the tracker entries of seg.items[:n], the records
@@ -510,6 +520,7 @@ func (r *Runtime) startSegment(ts *taskState, items []item, whole *trackEntry) {
 	seg.cur = newCompletion(r, ts)
 	seg.cur.seg = seg
 	ts.active.Add(1)
+	ts.running.Add(1)
 	ts.seg = seg
 	go r.segmentWorker(seg)
 }
@@ -630,6 +641,7 @@ func (r *Runtime) checkSegment(ts *taskState, now time.Time) {
 // segmentWorker is the goroutine of a segment.
 func (r *Runtime) segmentWorker(seg *segment) {
 	ts := seg.ts
+	defer ts.running.Add(-1) // counted by startSegment
 	ctx := seg.cur.context(ts.ctx)
 	n := int64(len(seg.items))
 	start := time.Now()
@@ -649,13 +661,17 @@ func (r *Runtime) segmentWorker(seg *segment) {
 		if seg.failedAt.Load() >= 0 {
 			continue
 		}
-		if ts.stopped.Load() || r.killed.Load() {
+		if ts.draining.Load() || r.killed.Load() {
 			seg.failedAt.Store(i) // abandoned: not completed, so not committed
 			continue
 		}
 		last = time.Since(start)
 		rec := seg.items[i].rec
-		if err := ts.t.Process(ctx, rec); err != nil && !ts.stopped.Load() {
+		err := ts.t.Process(ctx, rec)
+		switch {
+		case ts.stopped.Load():
+			seg.failedAt.Store(i) // fenced while it ran: its writes may have been refused
+		case err != nil:
 			if ferr := r.handleRecordError(ctx, rec, err); ferr != nil {
 				r.setFatal(ferr)
 				seg.failedAt.Store(i) // never completed: not committed
@@ -743,10 +759,12 @@ func (r *Runtime) inFlight() int {
 }
 
 // drain waits until every dispatched unit of tasks is complete or timeout
-// passes, after telling the workers to start no new work for them.
+// passes, after telling the workers to start no new work for them. Units
+// still running after it keep their task's writes open until the task is
+// fenced.
 func (r *Runtime) drain(tasks []*taskState, timeout time.Duration) {
 	for _, ts := range tasks {
-		ts.stopped.Store(true)
+		ts.draining.Store(true)
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

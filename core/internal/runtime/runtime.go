@@ -111,10 +111,14 @@ type Runtime struct {
 	partMu     sync.Mutex
 	partitions map[string]int32
 
+	// closing holds the tasks given up whose processors still run (see
+	// closeTask); a task assigned again waits for its earlier instance.
+	closingMu sync.Mutex
+	closing   map[graph.TaskID]*taskState
+
 	// fatal is the first fatal error found outside the loop's own flow (by
 	// a worker, a produce callback, a rebalance callback).
-	fatal         atomic.Pointer[error]
-	produceFailed atomic.Bool // a record failed to produce under the fail policy
+	fatal atomic.Pointer[error]
 
 	ready        *readyQueue
 	chunk        []*unitQueue // queues not yet handed to the workers (loop only)
@@ -138,8 +142,16 @@ type taskState struct {
 	committed map[string]string       // last committed offset+metadata per topic, to skip no-op commits
 	paused    map[string]bool
 	stateDirs map[string]string // store name -> dir, persistent logged stores only
-	stopped   atomic.Bool       // no new work: the task is being dropped
 	active    atomic.Int64      // units started and not complete
+
+	// Ownership (see fence.go).
+	draining atomic.Bool   // no new unit starts: the task is being given up
+	stopped  atomic.Bool   // fenced: its writes are refused and none of its units completes
+	failed   atomic.Bool   // a changelog write failed: nothing more of it is committed
+	gate     atomic.Int64  // writes between their ownership check and their Produce call
+	unacked  atomic.Int64  // records produced and not yet acknowledged or failed
+	running  atomic.Int64  // units inside the task's processors on workers or segments
+	closed   chan struct{} // closed once its processors and stores are closed
 
 	changelogs []*changelogBackend
 	waiters    waiters
@@ -192,6 +204,7 @@ func New(cfg Config) (*Runtime, error) {
 		byTP:       map[string]map[int32]*taskState{},
 		subOf:      map[string]*graph.Subtopology{},
 		partitions: map[string]int32{},
+		closing:    map[graph.TaskID]*taskState{},
 	}
 	for _, st := range cfg.Topology.Subtopologies {
 		for _, t := range st.SourceTopics {
@@ -289,24 +302,45 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		r.closeTasks()
 		return err
 	}
-	// Graceful shutdown: no new work starts; work in flight gets a bounded
-	// time to complete; whatever is complete is committed; the rest is left
-	// for the next owner.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// Graceful shutdown (bounded by ShutdownBudget): no new work starts;
+	// work in flight gets a bounded time to complete; the tasks are fenced
+	// and their outputs acknowledged (or aborted); whatever is complete is
+	// committed; the rest is left for the next owner.
 	r.mu.Lock()
 	tasks := r.allTasks()
-	r.drain(tasks, 20*time.Second)
-	cerr := r.commitTasks(shutdownCtx, tasks)
+	r.drain(tasks, shutdownDrain)
+	for _, ts := range tasks {
+		r.fence(ts, false)
+	}
+	r.releaseTasks(tasks, false, time.Now().Add(shutdownRelease))
+	commitCtx, cancel := context.WithTimeout(context.Background(), shutdownCommit)
+	cerr := r.commitTasks(commitCtx, tasks)
+	cancel()
 	r.mu.Unlock()
 	if cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	cl.Close() // leaves the group; onRevoked closes the tasks
 	r.closeTasks()
+	r.waitClosing(shutdownClose)
 	r.log.Info("stopped", "processed", r.stats.processed.Load())
 	return err
 }
+
+// The parts of a graceful shutdown's budget; they add up to ShutdownBudget.
+const (
+	shutdownDrain   = 15 * time.Second // work in flight completes
+	shutdownRelease = 4 * time.Second  // outputs of fenced tasks acknowledged
+	shutdownCommit  = 4 * time.Second  // checkpoints and the offset commit
+	shutdownClose   = 2 * time.Second  // processors still running return
+	// ShutdownBudget bounds how long Run takes to return once its context
+	// is done (leaving the group aside): it fits Kubernetes' default 30 s
+	// termination grace period.
+	ShutdownBudget = shutdownDrain + shutdownRelease + shutdownCommit + shutdownClose
+
+	revokeDrain   = 10 * time.Second // a revoked task's work in flight completes
+	revokeRelease = 5 * time.Second  // a revoked task's outputs are acknowledged
+)
 
 // fatalFetchError reports whether a fetch error needs the operator: a
 // non-retriable Kafka error (authorization, for instance). Everything else
@@ -431,7 +465,7 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 			return
 		}
 		ts := r.byTP[p.Topic][p.Partition]
-		if ts == nil || ts.stopped.Load() {
+		if ts == nil || ts.draining.Load() {
 			// Polled before the partition was revoked: not ours any more.
 			return
 		}
@@ -515,20 +549,28 @@ func (r *Runtime) deadLetter(c *completion, rec *kgo.Record, stage graph.Stage, 
 	r.stats.deadLettered.Add(1)
 	r.log.Warn("dead-lettered record", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 		"dead_letter_topic", p.Topic, "stage", stage.String(), "error", cause)
-	c.produce(&kgo.Record{Topic: p.Topic, Partition: -1, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp})
+	// Refused if the task is fenced: then c never completes.
+	_ = c.produce(&kgo.Record{Topic: p.Topic, Partition: -1, Key: rec.Key, Value: rec.Value, Headers: h, Timestamp: rec.Timestamp})
 }
 
-// onProduced applies the production error policy to a record the brokers
-// refused. It runs in franz-go's promise goroutine.
-func (r *Runtime) onProduced(rec *kgo.Record, err error) {
-	if err == nil || r.killed.Load() {
-		return
+// onProduced applies the production error policy to a record of ts
+// (nil: of no task) that the brokers refused. It runs in franz-go's promise
+// goroutine and returns whether the record's unit may still complete.
+func (r *Runtime) onProduced(ts *taskState, rec *kgo.Record, err error) bool {
+	if r.killed.Load() {
+		return false
+	}
+	if ts != nil && ts.stopped.Load() {
+		// Aborted (or failed) after the task was given up: its next owner
+		// processes the record again.
+		return false
 	}
 	p := r.cfg.Policies[graph.StageProduce]
 	switch {
 	case p.Action == Skip || p.Action == DeadLetter && rec.Topic == p.Topic:
 		r.stats.skipped.Add(1)
 		r.log.Warn("skipped record that failed to produce", "topic", rec.Topic, "partition", rec.Partition, "error", err)
+		return true
 	case p.Action == DeadLetter:
 		// Producing from a promise could block on a full buffer: hand the
 		// dead letter to its own goroutine, holding an untracked count.
@@ -540,12 +582,10 @@ func (r *Runtime) onProduced(rec *kgo.Record, err error) {
 			r.deadLetter(c, rec, graph.StageProduce, "", err)
 			c.processed()
 		}()
-	default:
-		// Its unit still completes (the promise releases it), so nothing
-		// may be committed from now on.
-		r.produceFailed.Store(true)
-		r.setFatal(fmt.Errorf("kstreams: producing to %s/%d failed: %w (check the topic exists, the client's authorization and the record size limits)", rec.Topic, rec.Partition, err))
+		return true
 	}
+	r.setFatal(fmt.Errorf("kstreams: producing to %s/%d failed: %w (check the topic exists, the client's authorization and the record size limits)", rec.Topic, rec.Partition, err))
+	return false
 }
 
 // commitTasks commits, per input partition of tasks, the lowest offset not
@@ -561,15 +601,14 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if r.killed.Load() || r.cl == nil {
 		return nil
 	}
-	if r.produceFailed.Load() {
-		// A record failed to produce but its unit completed: the tracked
-		// offsets cannot be trusted. A processing failure, by contrast,
-		// never completes its record, so what is complete is committed.
-		return *r.fatal.Load()
-	}
-	for deadline := time.Now().Add(30 * time.Second); r.punctPending.Load() > 0; {
+	// Outputs of wall-clock punctuations (and dead letters of failed
+	// outputs) are not tied to an offset: a commit waits for them a
+	// little, and is skipped if they are late (a produce outage): the next
+	// round tries again.
+	for deadline := time.Now().Add(min(time.Second, r.cfg.CommitInterval/2)); r.punctPending.Load() > 0; {
 		if time.Now().After(deadline) {
-			return errors.New("kstreams: outputs of punctuators not acknowledged after 30s")
+			r.log.Warn("outputs of punctuations not acknowledged yet; skipping this commit round", "pending", r.punctPending.Load())
+			return nil
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -583,6 +622,9 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	}
 	var updates []pending
 	for _, ts := range tasks {
+		if ts.failed.Load() {
+			continue // a changelog write failed: its state is not durable
+		}
 		part := ts.t.ID().Partition
 		changed := false
 		for topic, tr := range ts.trackers {
@@ -696,6 +738,9 @@ func (r *Runtime) checkpoint(ctx context.Context, tasks []*taskState) error {
 func (r *Runtime) punctuateWallClock(ctx context.Context) error {
 	now := time.Now()
 	for _, ts := range r.tasks {
+		if ts.stopped.Load() || !ts.t.WallClockDue(now) {
+			continue
+		}
 		c := newCompletion(r, ts)
 		c.punct = true
 		ts.active.Add(1)
@@ -761,21 +806,22 @@ func (r *Runtime) fetchCommitted(ctx context.Context) kadm.OffsetResponses {
 	return offs
 }
 
-// onRevoked commits and closes the tasks of revoked partitions.
+// onRevoked gives up the tasks of revoked partitions: their work in flight
+// gets a bounded time to complete, they are fenced, their outputs are
+// acknowledged, what is complete is committed, and they close.
 func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	r.dropTasks(ctx, revoked, !r.killed.Load())
+	r.dropTasks(ctx, revoked, false)
 }
 
-// onLost closes the tasks of lost partitions without committing: another
-// member may own them already.
+// onLost gives up the tasks of lost partitions at once, without committing:
+// another member may own them already. Everything the instance has
+// buffered or in flight is aborted before this returns.
 func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-	r.dropTasks(ctx, lost, false)
+	r.dropTasks(ctx, lost, true)
 }
 
-// dropTasks stops the tasks of parts: no new work starts, work in flight
-// gets a bounded time to complete, what is complete is committed (if
-// commit), and the tasks close.
-func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, commit bool) {
+// dropTasks gives up the tasks of parts (see onRevoked and onLost).
+func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, lost bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var drop []*taskState
@@ -786,10 +832,21 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, commi
 			}
 		}
 	}
-	if commit {
-		r.drain(drop, 10*time.Second)
-		if err := r.commitTasks(ctx, drop); err != nil {
-			r.log.Error("committing revoked tasks failed; their uncommitted records will be reprocessed", "error", err)
+	if len(drop) == 0 {
+		return
+	}
+	if !lost && !r.killed.Load() {
+		r.drain(drop, revokeDrain)
+	}
+	for _, ts := range drop {
+		r.fence(ts, lost)
+	}
+	if !r.killed.Load() {
+		r.releaseTasks(drop, lost, time.Now().Add(revokeRelease))
+		if !lost {
+			if err := r.commitTasks(ctx, drop); err != nil {
+				r.log.Error("committing revoked tasks failed; their uncommitted records will be reprocessed", "error", err)
+			}
 		}
 	}
 	for _, ts := range drop {
@@ -797,13 +854,28 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, commi
 	}
 }
 
+// fence fences ts (see taskState.fence). A write blocked in Produce on a
+// full buffer is freed by aborting the instance's buffered records: at
+// once for a lost task, after revokeRelease for a revoked one (then the
+// instance stops, see releaseTasks).
+func (r *Runtime) fence(ts *taskState, lost bool) {
+	after := revokeRelease
+	if lost {
+		after = 100 * time.Millisecond
+	}
+	if ts.fence(after, r.cl.UnsafeAbortBufferedRecords) && !lost {
+		r.setFatal(fmt.Errorf("kstreams: a write of task %s was blocked on a full produce buffer for %v while the task was given up; every buffered record was aborted, so the instance stops (restart it)", ts.t.ID(), after))
+	}
+}
+
+// closeTask closes a fenced task and forgets it. Its processors and stores
+// close once no unit runs in them any more: a processor that ignores its
+// context keeps them open (logged), and the task assigned again waits for
+// that (see newTask).
 func (r *Runtime) closeTask(ts *taskState) {
-	ts.stopped.Store(true)
+	ts.fence(0, nil) // normally fenced already
 	ts.cancel()
 	id := ts.t.ID()
-	if err := ts.t.Close(); err != nil {
-		r.log.Error("closing task", "task", id.String(), "error", err)
-	}
 	for _, paused := range ts.paused {
 		if paused {
 			r.pausedCount--
@@ -813,7 +885,53 @@ func (r *Runtime) closeTask(ts *taskState) {
 	for _, t := range ts.sub.SourceTopics {
 		delete(r.byTP[t], id.Partition)
 	}
+	if ts.running.Load() == 0 {
+		r.finishClose(ts)
+		return
+	}
+	r.log.Warn("a processor of a task given up is still running; the task closes when it returns (its writes are refused meanwhile)", "task", id.String())
+	r.closingMu.Lock()
+	r.closing[id] = ts
+	r.closingMu.Unlock()
+	go func() {
+		for ts.running.Load() > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		r.finishClose(ts)
+		r.closingMu.Lock()
+		if r.closing[id] == ts {
+			delete(r.closing, id)
+		}
+		r.closingMu.Unlock()
+	}()
+}
+
+func (r *Runtime) finishClose(ts *taskState) {
+	id := ts.t.ID()
+	if err := ts.t.Close(); err != nil {
+		r.log.Error("closing task", "task", id.String(), "error", err)
+	}
+	close(ts.closed)
 	r.log.Info("task closed", "task", id.String())
+}
+
+// waitClosing waits up to timeout for the tasks still closing, and logs
+// those whose processors have not returned.
+func (r *Runtime) waitClosing(timeout time.Duration) {
+	deadline := time.After(timeout)
+	r.closingMu.Lock()
+	closing := make([]*taskState, 0, len(r.closing))
+	for _, ts := range r.closing {
+		closing = append(closing, ts)
+	}
+	r.closingMu.Unlock()
+	for _, ts := range closing {
+		select {
+		case <-ts.closed:
+		case <-deadline:
+			r.log.Error("a processor did not return after its task was given up (it ignores its context); its stores stay open", "task", ts.t.ID().String())
+		}
+	}
 }
 
 func (r *Runtime) closeTasks() {
@@ -828,8 +946,23 @@ func (r *Runtime) closeTasks() {
 // committed holds the group's committed offsets, whose metadata lists
 // records already complete.
 func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, committed kadm.OffsetResponses) (*taskState, error) {
+	id := graph.TaskID{Subtopology: st.ID, Partition: p}
+	r.closingMu.Lock()
+	prev := r.closing[id]
+	r.closingMu.Unlock()
+	if prev != nil {
+		// Given up earlier with a processor still running: its stores are
+		// still open.
+		select {
+		case <-prev.closed:
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("the task's earlier instance on this member still runs a processor that ignores its context; its stores are still open")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	tctx, cancel := context.WithCancel(context.Background())
-	ts := &taskState{
+	ts := &taskState{closed: make(chan struct{}),
 		sub: st, async: isAsync(st), inlineOK: mayInline(st), ctx: tctx, cancel: cancel,
 		trackers: map[string]*partTracker{}, committed: map[string]string{}, paused: map[string]bool{},
 		stateDirs: map[string]string{}, queues: map[string]*unitQueue{},
@@ -848,7 +981,6 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 	h := &taskHost{r: r, ctx: ctx, ts: ts}
 	var opts task.Options
 	if r.cfg.StateDir != "" {
-		id := graph.TaskID{Subtopology: st.ID, Partition: p}
 		opts.StoreDir = func(spec *store.Spec) (string, error) {
 			dir := filepath.Join(r.cfg.StateDir, r.cfg.AppID, id.String(), spec.Name())
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -884,8 +1016,7 @@ func (h *taskHost) Emit(ctx context.Context, rec *kgo.Record) error {
 	if c == nil {
 		return errors.New("kstreams: record emitted outside of processing or punctuation (from a goroutine of the processor's own?); it could not be tracked for at-least-once delivery")
 	}
-	c.produce(rec)
-	return nil
+	return c.produce(rec)
 }
 
 func (h *taskHost) Partitions(topic string) (int32, error) { return h.r.partitionCount(topic) }
@@ -933,7 +1064,7 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	if persistent {
 		h.ts.stateDirs[spec.Name()] = bctx.Dir
 	}
-	cb := &changelogBackend{Backend: b, topic: topic, partition: bctx.Partition, r: h.r, ts: h.ts}
+	cb := &changelogBackend{Backend: b, store: spec.Name(), topic: topic, partition: bctx.Partition, r: h.r, ts: h.ts}
 	cb.promise = cb.onAcked
 	h.ts.changelogs = append(h.ts.changelogs, cb)
 	return cb, nil

@@ -147,6 +147,23 @@ func (t *Task) ProcessBatch(ctx context.Context, rs []*kgo.Record) error {
 	return t.punctuate(ctx, graph.StreamTime, t.streamTime.Load())
 }
 
+// WallClockDue reports whether a wall-clock punctuator is due at now, so
+// that the runtime prepares a unit of work only when one is.
+func (t *Task) WallClockDue(now time.Time) bool {
+	if t.nPuncts.Load() == 0 {
+		return false
+	}
+	n := now.UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.puncts {
+		if p.kind == graph.WallClockTime && !p.canceled && n >= p.next {
+			return true
+		}
+	}
+	return false
+}
+
 // PunctuateWallClock fires the wall-clock punctuators due at now.
 func (t *Task) PunctuateWallClock(ctx context.Context, now time.Time) error {
 	return t.punctuate(ctx, graph.WallClockTime, now.UnixNano())

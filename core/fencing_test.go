@@ -1,0 +1,253 @@
+package kstreams_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// fencedOutput is what fencingTopology writes per input record.
+type fencedOutput struct {
+	ID        string `json:"id"`
+	Count     int64  `json:"count"`
+	Instance  string `json:"instance"`
+	Partition int32  `json:"partition"`
+}
+
+// blocker holds the records whose value is "block" until released.
+type blocker struct {
+	release  chan struct{}
+	blocked  atomic.Int32 // records waiting
+	returned atomic.Int32 // records that waited and returned
+	mu       sync.Mutex
+	errs     map[int32]error // what the write after the wait returned, per partition
+}
+
+func newBlocker() *blocker {
+	return &blocker{release: make(chan struct{}), errs: map[int32]error{}}
+}
+
+// fencingTopology counts records per key under KeyOrder in a changelogged
+// store and writes one fencedOutput per record. With a blocker, a "block"
+// record reads its key's count, then waits for the release ignoring its
+// context (as a processor stuck in a call would), then writes its output
+// and its count.
+func fencingTopology(t *testing.T, in, out, instance string, bl *blocker) *kstreams.Topology {
+	t.Helper()
+	b := kstreams.NewBuilder()
+	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] {
+		return &fencedCounter{instance: instance, bl: bl}
+	}, kstreams.WithStores("counts"), kstreams.WithOrdering(kstreams.KeyOrder))
+	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+type fencedCounter struct {
+	instance string
+	bl       *blocker
+	pc       kstreams.ProcessorContext[string, []byte]
+	counts   store.KeyValueStore[string, int64]
+}
+
+func (c *fencedCounter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
+	c.pc = pc
+	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	return err
+}
+
+func (c *fencedCounter) Process(ctx context.Context, r kstreams.Record[string, string]) error {
+	n, _, err := c.counts.Get(r.Key)
+	if err != nil {
+		return err
+	}
+	blocking := c.bl != nil && r.Value == "block"
+	if blocking {
+		c.bl.blocked.Add(1)
+		<-c.bl.release
+	}
+	err = c.write(ctx, r, n+1)
+	if blocking {
+		c.bl.mu.Lock()
+		c.bl.errs[r.Origin.Partition] = err
+		c.bl.mu.Unlock()
+		c.bl.returned.Add(1)
+	}
+	return err
+}
+
+// write forwards the output, then stores the count.
+func (c *fencedCounter) write(ctx context.Context, r kstreams.Record[string, string], n int64) error {
+	v, err := json.Marshal(fencedOutput{ID: r.Value + "@" + strconv.Itoa(int(r.Origin.Partition)) + "/" + strconv.FormatInt(r.Origin.Offset, 10),
+		Count: n, Instance: c.instance, Partition: r.Origin.Partition})
+	if err != nil {
+		return err
+	}
+	if err := c.pc.Forward(ctx, kstreams.WithValue(r, v)); err != nil {
+		return err
+	}
+	return c.counts.Put(r.Key, n)
+}
+
+func (c *fencedCounter) Close() error { return nil }
+
+// TestRevokeWhileRecordRunsIsFenced: under KeyOrder, a record of instance A
+// is stuck (ignoring its context) in every partition while instance B
+// joins and takes half the tasks. A's revoke drain gives up on the stuck
+// records; B processes them again and writes. When A's records are
+// released, their writes for the moved tasks are refused: no output of A
+// for a partition appears after B's first output for it, the changelog's
+// last count of every key equals its number of inputs (no stale count
+// landed last), and the outputs name every input.
+func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
+	brokers := testBrokers(t)
+	const parts = 4
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, parts, in)
+	createTopics(t, brokers, 1, out) // one partition: one order of all writes
+	producer := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	results := collect(t, brokers, out)
+	changelog := collect(t, brokers, appID+"-counts-changelog")
+
+	inputs := map[string]int{} // key -> records
+	ids := map[string]bool{}
+	send := func(round int) {
+		var recs []*kgo.Record
+		for p := range int32(parts) {
+			for j := range 4 {
+				key := fmt.Sprintf("p%d-k%d", p, j)
+				v := "r" + strconv.Itoa(round)
+				if round == 0 && j == 0 {
+					v = "block"
+				}
+				recs = append(recs, &kgo.Record{Topic: in, Partition: p, Key: []byte(key), Value: []byte(v)})
+				inputs[key]++
+			}
+		}
+		produce(t, producer, recs...)
+		for _, r := range recs {
+			ids[fmt.Sprintf("%s@%d/%d", r.Value, r.Partition, r.Offset)] = true
+		}
+	}
+	send(0)
+	send(1)
+
+	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(200 * time.Millisecond)}
+	bl := newBlocker()
+	a := startApp(t, fencingTopology(t, in, out, "A", bl), opts...)
+	waitFor(t, 30*time.Second, "A's block records to be stuck", func() bool { return bl.blocked.Load() == parts })
+
+	b := startApp(t, fencingTopology(t, in, out, "B", nil), opts...)
+	movedTo := func() map[int32]bool { // partitions B wrote for
+		m := map[int32]bool{}
+		for _, o := range decodeFenced(t, results.snapshot()) {
+			if o.Instance == "B" {
+				m[o.Partition] = true
+			}
+		}
+		return m
+	}
+	waitFor(t, 60*time.Second, "B to process the partitions it took over", func() bool {
+		return len(movedTo()) > 0 && a.app.Stats().Tasks+b.app.Stats().Tasks == parts && a.app.Stats().Tasks < parts
+	})
+	send(2)
+	moved := movedTo()
+	close(bl.release)
+	waitFor(t, 30*time.Second, "A's stuck records to return", func() bool { return bl.returned.Load() == parts })
+	bl.mu.Lock()
+	for p, err := range bl.errs {
+		if moved[p] && !errors.Is(err, kstreams.ErrNotOwner) {
+			t.Errorf("partition %d moved to B, but A's write after the move returned %v, want ErrNotOwner", p, err)
+		}
+	}
+	bl.mu.Unlock()
+	waitFor(t, 60*time.Second, "every input in the output", func() bool {
+		got := map[string]bool{}
+		for _, o := range decodeFenced(t, results.snapshot()) {
+			got[o.ID] = true
+		}
+		for id := range ids {
+			if !got[id] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, x := range []*runningApp{a, b} {
+		if err := x.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both stopped gracefully: everything they produced is acknowledged.
+	waitFor(t, 30*time.Second, "the changelog's last count of every key", func() bool {
+		return len(lastCounts(changelog.snapshot())) == len(inputs)
+	})
+	checkFencedOutputs(t, decodeFenced(t, results.snapshot()), moved)
+	last := lastCounts(changelog.snapshot())
+	for key, n := range inputs {
+		if last[key] != int64(n) {
+			t.Errorf("changelog: last count of %s is %d, want %d (the inputs of the key)", key, last[key], n)
+		}
+	}
+}
+
+func decodeFenced(t *testing.T, recs []*kgo.Record) []fencedOutput {
+	t.Helper()
+	outs := make([]fencedOutput, 0, len(recs))
+	for _, r := range recs {
+		var o fencedOutput
+		if err := json.Unmarshal(r.Value, &o); err != nil {
+			t.Fatalf("output at offset %d: %v", r.Offset, err)
+		}
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+// checkFencedOutputs fails if an output of A for a partition that moved to
+// B comes after B's first output for it (outs are in write order).
+func checkFencedOutputs(t *testing.T, outs []fencedOutput, moved map[int32]bool) {
+	t.Helper()
+	bFirst := map[int32]int{}
+	for i, o := range outs {
+		if _, ok := bFirst[o.Partition]; !ok && o.Instance == "B" {
+			bFirst[o.Partition] = i
+		}
+	}
+	for i, o := range outs {
+		if first, ok := bFirst[o.Partition]; ok && o.Instance == "A" && i > first && moved[o.Partition] {
+			t.Errorf("output %d (%s, count %d) written by the old owner A after the new owner B's first output for partition %d (output %d)",
+				i, o.ID, o.Count, o.Partition, first)
+		}
+	}
+}
+
+// lastCounts decodes the last value of each key of a counts changelog.
+func lastCounts(recs []*kgo.Record) map[string]int64 {
+	last := map[string]int64{}
+	for _, r := range recs {
+		n, err := serde.Int64.Deserialize("", nil, r.Value)
+		if err == nil && r.Value != nil {
+			last[string(r.Key)] = n
+		}
+	}
+	return last
+}
