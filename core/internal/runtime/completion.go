@@ -26,7 +26,7 @@ type completion struct {
 	entries []entryRef
 	pending atomic.Int32
 	failed  atomic.Bool // never mark the entries done: a write was refused or failed
-	need    []uint64 // changelog sequence numbers to wait for, per store
+	need    []uint64    // changelog sequence numbers to wait for, per store
 	promise func(*kgo.Record, error)
 	r       *Runtime
 	punct   bool // a wall-clock punctuation, counted in Runtime.punctPending
