@@ -69,16 +69,16 @@ func TestSessionStore(t *testing.T) {
 	if err := ss.Delete("ab", sess(5*time.Minute, 6*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := ss.Get("ab", sess(5*time.Minute, 6*time.Minute)); ok {
-		t.Fatal("deleted session still there")
+	if v, ok, err := ss.Get("ab", sess(5*time.Minute, 6*time.Minute)); err != nil || ok {
+		t.Fatalf("Get of a deleted session = %v, %v, %v; want absent, no error", v, ok, err)
 	}
 	// A session ending 10h later expires everything ending 3h before it:
 	// the long session (end 2h) is gone.
 	if err := ss.Put("c", sess(10*time.Hour, 10*time.Hour), 9); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := ss.Get("a", sess(30*time.Minute, 2*time.Hour)); ok {
-		t.Fatal("expired session still readable")
+	if v, ok, err := ss.Get("a", sess(30*time.Minute, 2*time.Hour)); err != nil || ok {
+		t.Fatalf("Get of an expired session = %v, %v, %v; want absent, no error", v, ok, err)
 	}
 	if b.Len() != 1 {
 		t.Fatalf("%d raw entries after expiry, want 1", b.Len())

@@ -41,8 +41,8 @@ func TestRetentionDeletesExpiredWindows(t *testing.T) {
 	win := func(hr int) window.Window {
 		return window.Window{Start: base.Add(time.Duration(hr) * time.Hour), End: base.Add(time.Duration(hr+1) * time.Hour)}
 	}
-	if _, ok, _ := ws.Get("key-07", win(0)); ok {
-		t.Error("the first hour's window is still readable")
+	if v, ok, err := ws.Get("key-07", win(0)); err != nil || ok {
+		t.Errorf("Get of the first hour's window = %v, %v, %v; want absent (expired), no error", v, ok, err)
 	}
 	if v, ok, err := ws.Get("key-07", win(hours-1)); err != nil || !ok || v.Value != 1 {
 		t.Errorf("the last hour's window: %v, %v, %v", v, ok, err)
