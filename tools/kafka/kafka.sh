@@ -240,7 +240,12 @@ new_cluster() {
   ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes}")
   bootstrap=""
   for p in "${ports[@]}"; do bootstrap+="${bootstrap:+,}127.0.0.1:$p"; done
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  # A Kafka cluster id: 16 random bytes, URL-safe base64. One starting with
+  # '-' would be taken for an option by the storage tool: draw again.
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  done
   {
     echo "nodes=$nodes"
     echo "version=$version"
