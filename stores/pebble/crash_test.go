@@ -33,6 +33,7 @@ import (
 const (
 	crashEnvDir  = "KSTREAMS_PEBBLE_CRASH_DIR"
 	crashEnvMode = "KSTREAMS_PEBBLE_CRASH_MODE"
+	crashEnvSeed = "KSTREAMS_PEBBLE_CRASH_SEED" // the child's seed; the parent's: set it to replay a run
 	crashKeys    = 50
 )
 
@@ -63,7 +64,7 @@ func crashBatch(batch *store.Batch, n int) {
 
 // crashChild runs in the child process: it continues the sequence of
 // batches from what the store holds, until killed.
-func crashChild(dir, mode string) {
+func crashChild(dir, mode string, seed uint64) {
 	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(2)
@@ -79,7 +80,7 @@ func crashChild(dir, mode string) {
 		n, _ := strconv.Atoi(string(v))
 		start = n + 1
 	}
-	rnd := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
+	rnd := rand.New(rand.NewPCG(seed, 1))
 	var batch store.Batch
 	deadline := time.Now().Add(time.Minute) // never outlive a dead parent for long
 	for n := start; time.Now().Before(deadline); n++ {
@@ -100,16 +101,27 @@ func crashChild(dir, mode string) {
 
 func TestCrash(t *testing.T) {
 	if dir := os.Getenv(crashEnvDir); dir != "" {
-		crashChild(dir, os.Getenv(crashEnvMode))
+		seed, _ := strconv.ParseUint(os.Getenv(crashEnvSeed), 10, 64)
+		crashChild(dir, os.Getenv(crashEnvMode), seed)
 		return
 	}
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashEnvSeed); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashEnvSeed, s, err)
+		}
+	}
+	// The seed decides how many flushes each child makes before its kill
+	// and when it flushes; the kill's exact moment is the scheduler's.
+	t.Logf("seed %d (%s=%d reproduces the flush pattern)", seed, crashEnvSeed, seed)
 	for _, mode := range []string{"wal", "nowal"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
-			rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+			rnd := rand.New(rand.NewPCG(seed, 2))
 			last := 0
 			for round := range 4 {
 				last = crashRound(t, dir, mode, last, rnd)
@@ -125,7 +137,7 @@ func TestCrash(t *testing.T) {
 func crashRound(t *testing.T, dir, mode string, flushed int, rnd *rand.Rand) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
-	cmd.Env = append(os.Environ(), crashEnvDir+"="+dir, crashEnvMode+"="+mode)
+	cmd.Env = append(os.Environ(), crashEnvDir+"="+dir, crashEnvMode+"="+mode, fmt.Sprintf("%s=%d", crashEnvSeed, rnd.Uint64()))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -135,35 +147,52 @@ func crashRound(t *testing.T, dir, mode string, flushed int, rnd *rand.Rand) int
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	want := 5 + rnd.IntN(30) // flushes to see before the kill
-	sc := bufio.NewScanner(out)
-	seen := 0
-	for seen < want && sc.Scan() {
-		n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "flushed "))
-		if err != nil {
-			t.Fatalf("child printed %q", sc.Text())
+	// Every line the child printed is read before Wait, which closes the
+	// pipe: a flush reported just before the kill must not be lost.
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	flushedLine := func(line string) {
+		t.Helper()
+		n, err := strconv.Atoi(strings.TrimPrefix(line, "flushed "))
+		if err != nil || !strings.HasPrefix(line, "flushed ") {
+			t.Errorf("child printed %q", line)
+			return
 		}
 		if n <= flushed {
-			t.Fatalf("child flushed batch %d after batch %d was flushed", n, flushed)
+			t.Errorf("child flushed batch %d after batch %d was flushed", n, flushed)
 		}
-		flushed, seen = n, seen+1
+		flushed = n
 	}
-	if seen < want {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child stopped after %d flushes: %s", seen, stderr.String())
+	want := 5 + rnd.IntN(30) // flushes to see before the kill
+	seen := 0
+	for ; seen < want; seen++ {
+		line, ok := <-lines
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("child stopped after %d flushes: %s", seen, stderr.String())
+		}
+		flushedLine(line)
 	}
 	// Kill at a random point: mid-batch, mid-Flush, or between.
 	time.Sleep(time.Duration(rnd.IntN(3000)) * time.Microsecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait() // reports the kill; the pipe is drained below
-	for sc.Scan() {
-		// Flushes reported between our last read and the kill count too.
-		if n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "flushed ")); err == nil {
-			flushed = n
-		}
+	// Flushes reported between our last read and the kill count too.
+	for line := range lines {
+		flushedLine(line)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("child exited normally, want it killed: %s", stderr.String())
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 
 	b, err := Open(dir, crashOptions(mode)...)
@@ -192,8 +221,8 @@ func checkCrashState(t *testing.T, b *Backend) int {
 	}
 	for i := range crashKeys {
 		k := fmt.Sprintf("k%02d", i)
-		if v, _, _ := b.Get([]byte(k)); string(v) != strconv.Itoa(last) {
-			t.Fatalf("partial batch: k00 = %d but %s = %q", last, k, v)
+		if v, ok, err := b.Get([]byte(k)); err != nil || !ok || string(v) != strconv.Itoa(last) {
+			t.Fatalf("partial batch: k00 = %d but %s = %q, %v, %v", last, k, v, ok, err)
 		}
 	}
 	markers := 0
