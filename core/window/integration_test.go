@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,22 +75,27 @@ func runDailyCounts(t *testing.T, supplier store.Supplier) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	defer func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("app: %v", err)
 		}
-	}()
+	}
+	defer stop()
 
-	results := collect(t, brokers, out)
-	late := collect(t, brokers, dead)
-	waitFor(t, 60*time.Second, "six daily windows and one late record", func() bool {
-		return len(results.snapshot()) >= 6 && len(late.snapshot()) >= 1
-	})
-	time.Sleep(500 * time.Millisecond) // nothing more may come
+	// Once every input record is committed, all it produced is
+	// acknowledged: stop the app, and what the topics hold is everything.
+	waitCommitted(t, brokers, appID, in, 60*time.Second)
+	stop()
+	results, late := readToEnd(t, brokers, out), readToEnd(t, brokers, dead)
 	ks := window.KeySerde(serde.String)
 	got := map[string]string{}
-	for _, r := range results.snapshot() {
+	for _, r := range results {
 		k, err := ks.Deserialize(out, nil, r.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -117,9 +121,70 @@ func runDailyCounts(t *testing.T, supplier store.Supplier) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("daily windows:\n%v\nwant\n%v", got, want)
 	}
-	if l := late.snapshot(); len(l) != 1 || string(l[0].Key) != "sensor-2" {
-		t.Errorf("dead-letter topic has %v, want the late record of sensor-2", l)
+	if len(late) != 1 || string(late[0].Key) != "sensor-2" {
+		t.Errorf("dead-letter topic has %v, want the late record of sensor-2", late)
 	}
+}
+
+// waitCommitted waits until group has committed every record of topic.
+func waitCommitted(t testing.TB, brokers []string, group, topic string, timeout time.Duration) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, brokers))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	waitFor(t, timeout, "every record of "+topic+" to be committed", func() bool {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil || ends.Error() != nil {
+			return false
+		}
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return false
+		}
+		all := true
+		ends.Each(func(o kadm.ListedOffset) {
+			c, ok := committed.Lookup(topic, o.Partition)
+			all = all && (o.Offset == 0 || ok && c.At == o.Offset)
+		})
+		return all
+	})
+}
+
+// readToEnd reads every record of topic up to its current end offsets.
+func readToEnd(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(newClient(t, brokers)).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var recs []*kgo.Record
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s to its end: %v (partitions left: %v)", topic, ctx.Err(), remaining)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset < end {
+				recs = append(recs, r)
+				if r.Offset+1 == end {
+					delete(remaining, r.Partition)
+				}
+			}
+		})
+	}
+	return recs
 }
 
 // testBrokers returns the brokers of KSTREAMS_TEST_BROKERS (a real Kafka),
@@ -167,36 +232,6 @@ func produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("producing: %v", err)
 	}
-}
-
-// collector reads a topic from the start in the background.
-type collector struct {
-	mu      sync.Mutex
-	records []*kgo.Record
-}
-
-func collect(t testing.TB, brokers []string, topic string) *collector {
-	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &collector{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			c.mu.Lock()
-			c.records = append(c.records, fs.Records()...)
-			c.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
-}
-
-func (c *collector) snapshot() []*kgo.Record {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*kgo.Record(nil), c.records...)
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {

@@ -82,25 +82,32 @@ func TestWindowRetention(t *testing.T) {
 	}
 
 	// Disk: the range deletions let compactions drop the expired tables.
-	// Pebble does this in the background; wait for it.
+	// Pebble does this in the background, whenever its scheduler gets to
+	// it: wait for the space to shrink (the limit is only there so that a
+	// store that never reclaims fails instead of hanging).
 	if err := b.db.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	live := uint64(4 * keys * valueSize)
 	var usage uint64
-	deadline := time.Now().Add(20 * time.Second)
+	start := time.Now()
 	for {
-		m, _ := b.Metrics()
+		m, err := b.Metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
 		usage = m.DiskSpaceUsage()
-		if usage < 2*live || time.Now().After(deadline) {
+		if usage < 2*live {
 			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("disk usage %d KiB did not shrink towards the live data (%d KiB) within %v of the expiry",
+				usage>>10, live>>10, time.Since(start).Round(time.Second))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("written %d KiB, peak disk %d KiB, now %d KiB, live data %d KiB", written>>10, peak>>10, usage>>10, live>>10)
-	if usage >= 2*live {
-		t.Fatalf("disk usage %d KiB did not shrink towards the live data (%d KiB) after expiry", usage>>10, live>>10)
-	}
+	t.Logf("written %d KiB, peak disk %d KiB, now %d KiB (after %v), live data %d KiB",
+		written>>10, peak>>10, usage>>10, time.Since(start).Round(time.Millisecond), live>>10)
 }
 
 // clock is a settable time source for TTL tests.
@@ -227,10 +234,12 @@ func TestTTLBackgroundSweep(t *testing.T) {
 		mustSet(t, b, fmt.Sprintf("k%04d", i), "v")
 	}
 	clk.Advance(time.Minute)
-	deadline := time.Now().Add(10 * time.Second)
+	// The sweeps run every 5 ms; the limit only stops a sweep that never
+	// comes from hanging the test.
+	deadline := time.Now().Add(2 * time.Minute)
 	for rawCount(t, b) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d expired entries left after 10s of sweeps", rawCount(t, b))
+			t.Fatalf("%d expired entries left after 2 minutes of sweeps", rawCount(t, b))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

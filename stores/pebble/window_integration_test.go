@@ -3,7 +3,6 @@ package pebble_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -13,6 +12,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/window"
 	"github.com/kstreams-go/kstreams/stores/pebble"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -86,25 +86,25 @@ func TestWindowedAggregationOnPebble(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("app: %v", err)
+	stopped := false
+	stopApp := func() {
+		if !stopped {
+			stopped = true
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("app: %v", err)
+			}
 		}
-	}()
+	}
+	defer stopApp()
 
 	// 3 days = 71 local hours (29 March has 23), per sensor.
 	const wantHourly, wantDaily = 2 * 71, 2 * 3
-	hourlyRecs := consume(t, c.Brokers(), hourlyOut)
-	dailyRecs := consume(t, c.Brokers(), dailyOut)
-	deadline := time.Now().Add(90 * time.Second)
-	for len(hourlyRecs.get()) < wantHourly || len(dailyRecs.get()) < wantDaily {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d hourly and %d daily windows, want %d and %d", len(hourlyRecs.get()), len(dailyRecs.get()), wantHourly, wantDaily)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+	// Once every input record is committed, everything it produced is
+	// acknowledged: stop the app, and the output topics hold all it wrote.
+	waitCommitted(t, c.Brokers(), "pebble-windows", in, 90*time.Second)
+	stopApp()
+	hourlyRecs, dailyRecs := readToEnd(t, c.Brokers(), hourlyOut), readToEnd(t, c.Brokers(), dailyOut)
 	ks := window.KeySerde(serde.String)
 	check := func(name string, rs []*kgo.Record, want int, ok func(window.Key[string], int64) error) {
 		if len(rs) != want {
@@ -126,13 +126,13 @@ func TestWindowedAggregationOnPebble(t *testing.T) {
 			}
 		}
 	}
-	check("hourly", hourlyRecs.get(), wantHourly, func(k window.Key[string], n int64) error {
+	check("hourly", hourlyRecs, wantHourly, func(k window.Key[string], n int64) error {
 		if l := k.Window.End.Sub(k.Window.Start); l != time.Hour || n != 4 {
 			return fmt.Errorf("%v long with %d records, want 1h with 4", l, n)
 		}
 		return nil
 	})
-	check("daily", dailyRecs.get(), wantDaily, func(k window.Key[string], n int64) error {
+	check("daily", dailyRecs, wantDaily, func(k window.Key[string], n int64) error {
 		l := k.Window.End.Sub(k.Window.Start)
 		if k.Window.Start.In(berlin).Day() == 29 {
 			if l != 23*time.Hour || n != 92 {
@@ -145,34 +145,81 @@ func TestWindowedAggregationOnPebble(t *testing.T) {
 	})
 }
 
-type consumed struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
+// waitCommitted waits until group has committed every record of topic.
+func waitCommitted(t *testing.T, brokers []string, group, topic string, timeout time.Duration) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		var committed kadm.OffsetResponses
+		if err == nil {
+			committed, err = adm.FetchOffsets(ctx, group)
+		}
+		if err == nil {
+			all := true
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(topic, o.Partition)
+				all = all && (o.Offset == 0 || ok && c.At == o.Offset)
+			})
+			if all {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("group %s did not commit every record of %s within %v (last error: %v)", group, topic, timeout, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
-func (c *consumed) get() []*kgo.Record {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*kgo.Record(nil), c.recs...)
-}
-
-func consume(t *testing.T, brokers []string, topic string) *consumed {
+// readToEnd reads every record of topic up to its current end offsets.
+func readToEnd(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &consumed{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			c.mu.Lock()
-			c.recs = append(c.recs, fs.Records()...)
-			c.mu.Unlock()
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	return c
+	})
+	var recs []*kgo.Record
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s to its end: %v (partitions left: %v)", topic, ctx.Err(), remaining)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset < end {
+				recs = append(recs, r)
+				if r.Offset+1 == end {
+					delete(remaining, r.Partition)
+				}
+			}
+		})
+	}
+	return recs
 }
