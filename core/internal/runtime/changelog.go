@@ -233,23 +233,40 @@ type RestoreProgress struct {
 	Done      bool
 }
 
-// restore replays the changelog partition from start up to its current end
-// into b, in large batches, then flushes b.
+// restore replays the changelog partition into b, from p.Start (the
+// store's checkpoint, or -1 for none) up to the partition's current end, in
+// large batches, then flushes b.
+//
+// A checkpoint outside the changelog's current range cannot be trusted and
+// b is wiped first: past the end, the topic was deleted and recreated;
+// before the log start, records the store never saw are gone (deleted, or
+// aged out by retention) and with them tombstones, so deleted keys would
+// come back. Without a checkpoint, b is wiped too (see OpenStore). The
+// restore starts at the log start, not at 0, so it ends even when
+// retention or DeleteRecords emptied the partition.
 func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgress) (int64, error) {
-	end, err := r.endOffset(ctx, p.Topic, p.Partition)
+	if r.stopCtx != nil {
+		// Shutting down interrupts a restore.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer context.AfterFunc(r.stopCtx, cancel)()
+		defer cancel()
+	}
+	logStart, end, err := r.offsetRange(ctx, p.Topic, p.Partition)
 	if err != nil {
 		return 0, err
 	}
 	p.End = end
-	if p.Start < 0 {
-		p.Start = 0
+	if p.Start >= 0 && (p.Start > end || p.Start < logStart) {
+		r.log.Warn("store checkpoint outside its changelog's range; wiping the store and restoring it from the changelog",
+			"store", p.Store, "task", p.Task, "checkpoint", p.Start, "changelog", p.Topic, "partition", p.Partition,
+			"log_start", logStart, "log_end", end)
+		if err := b.DeleteRange(nil, nil); err != nil {
+			return 0, fmt.Errorf("wiping store %s (task %s): %w", p.Store, p.Task, err)
+		}
+		p.Start = -1
 	}
-	if p.Start > p.End {
-		// The checkpoint claims more than the topic holds: the topic was
-		// deleted and recreated. The local data cannot be trusted.
-		return 0, fmt.Errorf("checkpoint of store %s (task %s) is at offset %d but changelog %s/%d ends at %d: delete the store directory to restore from scratch",
-			p.Store, p.Task, p.Start, p.Topic, p.Partition, p.End)
-	}
+	p.Start = max(p.Start, logStart)
 	started := time.Now()
 	r.reportRestore(p)
 	if p.Start == p.End {
@@ -260,6 +277,9 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 	cl, err := kgo.NewClient(append(r.baseOpts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.Topic: {p.Partition: kgo.NewOffset().At(p.Start)}}),
 		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
+		// Transaction markers take offsets too: seeing them is how the
+		// restore reaches an end that is a marker.
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return 0, fmt.Errorf("restore client for %s: %w", p.Topic, err)
@@ -282,12 +302,15 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 			if rec.Offset >= p.End {
 				return
 			}
+			next = rec.Offset + 1
+			if rec.Attrs.IsControl() {
+				return
+			}
 			if rec.Value == nil {
 				batch.Delete(rec.Key)
 			} else {
 				batch.Set(rec.Key, rec.Value)
 			}
-			next = rec.Offset + 1
 		})
 		if batch.Len() >= 10000 || next >= p.End {
 			if err := b.Write(&batch); err != nil {
@@ -339,11 +362,28 @@ func (r *Runtime) reportRestore(p RestoreProgress) {
 	}
 }
 
+// offsetRange returns the log start and end offsets of topic/partition,
+// retried as endOffset.
+func (r *Runtime) offsetRange(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
+	if start, err = r.listOffset(ctx, topic, partition, r.adm.ListStartOffsets); err != nil {
+		return 0, 0, err
+	}
+	if end, err = r.endOffset(ctx, topic, partition); err != nil {
+		return 0, 0, err
+	}
+	return start, end, nil
+}
+
 // endOffset returns the end offset of topic/partition. A topic created
 // moments ago may be missing from the client's metadata: that is retried.
 func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) (int64, error) {
-	// Brokers restarting answer with errors for a while: retry for up to
-	// two minutes.
+	return r.listOffset(ctx, topic, partition, r.adm.ListEndOffsets)
+}
+
+// listOffset returns an offset of topic/partition listed by list, retrying
+// for up to two minutes: brokers restarting answer with errors for a while.
+func (r *Runtime) listOffset(ctx context.Context, topic string, partition int32,
+	list func(context.Context, ...string) (kadm.ListedOffsets, error)) (int64, error) {
 	var last error
 	for attempt := range 600 {
 		if attempt > 0 {
@@ -353,7 +393,7 @@ func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) 
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		ends, err := r.adm.ListEndOffsets(ctx, topic)
+		ends, err := list(ctx, topic)
 		if err != nil {
 			last = err
 			continue
@@ -368,5 +408,5 @@ func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) 
 			}
 		})
 	}
-	return 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, last)
+	return 0, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition, last)
 }

@@ -128,6 +128,7 @@ type Runtime struct {
 	punctPending atomic.Int64
 
 	produceCtx context.Context
+	stopCtx    context.Context // Run's context: done when the app shuts down
 	stats      stats
 }
 
@@ -256,6 +257,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("kstreams: preparing topics: %w", err)
 	}
 
+	r.stopCtx = ctx
 	produceCtx, cancelProduce := context.WithCancel(context.Background())
 	defer cancelProduce()
 	r.produceCtx = produceCtx
@@ -1038,7 +1040,7 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 		return b, nil
 	}
 	topic := graph.ChangelogTopic(h.r.cfg.AppID, spec.Name())
-	start := int64(0)
+	start := int64(-1) // no checkpoint: the store is empty
 	persistent := false
 	if p, ok := b.(store.Persistent); ok && p.Persistent() && bctx.Dir != "" {
 		persistent = true
