@@ -139,7 +139,7 @@ func (c *conn) readClient(up chan frame) {
 			}
 		}
 		if c.p.blackhole.Load() {
-			c.p.framesDropped.Add(1)
+			c.p.dropRequest(f)
 			continue
 		}
 		if answered {
@@ -168,7 +168,7 @@ func (c *conn) writeBroker(up chan frame) {
 			return
 		}
 		if c.p.blackhole.Load() {
-			c.p.framesDropped.Add(1)
+			c.p.dropRequest(f)
 			c.mu.Lock()
 			delete(c.inflight, f.corr)
 			c.mu.Unlock()

@@ -46,6 +46,7 @@ type Proxy struct {
 	delay     atomic.Int64 // time.Duration
 
 	accepted, produceForwarded, produceHeld     atomic.Int64
+	produceDropped                              atomic.Int64
 	bytesToBroker, bytesToClient, framesDropped atomic.Int64
 	rewritten, protocolErrors                   atomic.Int64
 }
@@ -291,6 +292,9 @@ type Stats struct {
 	Listeners int `json:"listeners"`
 	// ProduceForwarded counts Produce requests forwarded to a broker.
 	ProduceForwarded int64 `json:"produce_forwarded"`
+	// ProduceDropped counts Produce requests dropped by Blackhole (never
+	// delivered to a broker).
+	ProduceDropped int64 `json:"produce_dropped"`
 	// ProduceHeld counts Produce responses held by HoldProduceResponses.
 	ProduceHeld int64 `json:"produce_held"`
 	// HeldNow is the number of responses (of any key) held right now.
@@ -335,6 +339,7 @@ func (p *Proxy) Stats() Stats {
 	}
 	s.Connections = p.accepted.Load()
 	s.ProduceForwarded = p.produceForwarded.Load()
+	s.ProduceDropped = p.produceDropped.Load()
 	s.ProduceHeld = p.produceHeld.Load()
 	s.BytesToBroker = p.bytesToBroker.Load()
 	s.BytesToClient = p.bytesToClient.Load()
@@ -349,6 +354,14 @@ func (p *Proxy) recordError(err error) {
 	p.mu.Lock()
 	p.lastErr = err
 	p.mu.Unlock()
+}
+
+// dropRequest counts a request dropped by Blackhole.
+func (p *Proxy) dropRequest(f frame) {
+	p.framesDropped.Add(1)
+	if f.key == keyProduce {
+		p.produceDropped.Add(1)
+	}
 }
 
 func (p *Proxy) sawProducers(ids []int64) {

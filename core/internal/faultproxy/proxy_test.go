@@ -244,7 +244,7 @@ func TestBlackhole(t *testing.T) {
 
 	p.Blackhole(true)
 	ch := produceAsync(cl, "during")
-	waitFor(t, "frames dropped", func() bool { return p.Stats().FramesDropped > 0 })
+	waitFor(t, "the produce request dropped", func() bool { return p.Stats().ProduceDropped > 0 })
 	// A negative can only be shown over a window: through a working proxy
 	// the produce completes in milliseconds.
 	select {
