@@ -10,6 +10,8 @@
 //	broker-kill   3-broker cluster (RF 3): the group coordinator's broker, then another, is SIGKILLed and restarted
 //	scale         1 → 3 → 1 instances while processing (state follows its partitions via the changelog)
 //	lost-state    an instance's state directory is deleted while it is down (Pebble store)
+//	partition     one of 3 instances (behind core's faultproxy) is cut off from the broker for longer than
+//	              its session timeout while input flows, then heals; repeated
 //	poison-fail, poison-skip, poison-dlq
 //	              poison and undecodable records mid-stream under each error policy
 //
@@ -145,6 +147,7 @@ var scenarios = []struct {
 	{"poison-fail", 1, runPoisonFail},
 	{"poison-skip", 1, runPoisonPolicy("skip")},
 	{"poison-dlq", 1, runPoisonPolicy("dlq")},
+	{"partition", 1, runPartition},
 	{"broker-kill", 3, runBrokerKill},
 }
 
