@@ -138,6 +138,9 @@ func (c *conn) readClient(up chan frame) {
 				return
 			}
 		}
+		if h.Key == keyProduce && c.p.armed.CompareAndSwap(true, false) {
+			c.p.blackhole.Store(true)
+		}
 		if c.p.blackhole.Load() {
 			c.p.dropRequest(f)
 			continue

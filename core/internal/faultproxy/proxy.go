@@ -42,6 +42,7 @@ type Proxy struct {
 	wg        sync.WaitGroup
 
 	blackhole atomic.Bool
+	armed     atomic.Bool // BlackholeAtNextProduce
 	hold      atomic.Bool
 	delay     atomic.Int64 // time.Duration
 
@@ -243,7 +244,20 @@ func (p *Proxy) Cut() {
 // delivered later (the client learns of the loss by its request timeouts).
 // Connections stay open across the partition; Cut after turning it off to
 // emulate connections that did not survive it.
-func (p *Proxy) Blackhole(on bool) { p.blackhole.Store(on) }
+func (p *Proxy) Blackhole(on bool) {
+	if !on {
+		p.armed.Store(false)
+	}
+	p.blackhole.Store(on)
+}
+
+// BlackholeAtNextProduce arms a network partition that begins with the
+// client's next Produce request: that request is dropped (it never reaches
+// the broker) and Blackhole is on from then on, until Blackhole(false),
+// which also disarms it. A client's writes are bursts of a few
+// milliseconds; this makes "partitioned with a write in flight"
+// deterministic instead of a matter of timing.
+func (p *Proxy) BlackholeAtNextProduce() { p.armed.Store(true) }
 
 // Delay delays every frame forwarded from now on, in both directions, by d
 // (0: no delay). It adds latency, not a bandwidth limit: frames still
@@ -287,6 +301,9 @@ type Stats struct {
 	Connections int64 `json:"connections"`
 	// OpenConnections is the number of connections open now.
 	OpenConnections int `json:"open_connections"`
+	// Blackholed reports whether the partition is on now (by Blackhole or
+	// BlackholeAtNextProduce).
+	Blackholed bool `json:"blackholed"`
 	// Listeners is the number of listeners: bootstrap addresses plus
 	// brokers discovered with a different address.
 	Listeners int `json:"listeners"`
@@ -323,6 +340,7 @@ func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	s := Stats{
 		OpenConnections: len(p.conns),
+		Blackholed:      p.blackhole.Load(),
 		Listeners:       len(p.all),
 	}
 	if p.lastErr != nil {

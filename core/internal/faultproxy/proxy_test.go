@@ -265,6 +265,54 @@ func TestBlackhole(t *testing.T) {
 	}
 }
 
+// TestBlackholeAtNextProduce: the partition begins with the next produce
+// request, which is dropped; after the partition heals, the client's retry
+// lands it once.
+func TestBlackholeAtNextProduce(t *testing.T) {
+	c := cluster(t, 1)
+	p := proxy(t, c)
+	cl := client(t, p, nil)
+	produceSync(t, cl, 0, "before")
+	p.BlackholeAtNextProduce()
+	if st := p.Stats(); st.Blackholed {
+		t.Fatal("blackholed before any produce")
+	}
+	// Other traffic goes through while armed.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		t.Fatalf("ping while armed: %v", err)
+	}
+	ch := produceAsync(cl, "x")
+	waitFor(t, "the produce request dropped", func() bool { st := p.Stats(); return st.Blackholed && st.ProduceDropped > 0 })
+	select {
+	case res := <-ch:
+		t.Fatalf("produce completed through the partition: %v %v", res.r, res.err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	p.Blackhole(false)
+	r := await(t, ch, "produce after the partition")
+	produceSync(t, cl, 0, "marker")
+	d := direct(t, c)
+	xs, marker := 0, false
+	for !marker && ctx.Err() == nil {
+		d.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			switch string(rec.Value) {
+			case "x":
+				xs++
+				if rec.Offset != r.Offset {
+					t.Errorf("x at offset %d, promise says %d", rec.Offset, r.Offset)
+				}
+			case "marker":
+				marker = true
+			}
+		})
+	}
+	if !marker || xs != 1 {
+		t.Errorf("read marker %v, x %d times; want the marker and x once", marker, xs)
+	}
+}
+
 // TestCut: Cut closes the client's connections; it reconnects and produces.
 func TestCut(t *testing.T) {
 	c := cluster(t, 1)

@@ -10,6 +10,7 @@
 //
 //	POST /cut                  close every connection
 //	POST /blackhole?on=1|0     network partition on/off
+//	POST /blackhole-at-produce network partition from the client's next Produce request (dropped)
 //	POST /delay?d=200ms        delay every frame (d=0: none)
 //	POST /hold-produce?on=1|0  hold Produce responses / release them in order
 //	POST /drop-held            drop held responses, closing their connections
@@ -99,6 +100,10 @@ func handler(p *faultproxy.Proxy) http.Handler {
 			p.Blackhole(on)
 			ok(w)
 		}
+	})
+	mux.HandleFunc("POST /blackhole-at-produce", func(w http.ResponseWriter, r *http.Request) {
+		p.BlackholeAtNextProduce()
+		ok(w)
 	})
 	mux.HandleFunc("POST /hold-produce", func(w http.ResponseWriter, r *http.Request) {
 		if on, valid := onOff(w, r); valid {

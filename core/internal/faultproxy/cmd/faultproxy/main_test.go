@@ -62,6 +62,7 @@ func TestControlAPI(t *testing.T) {
 	call("GET", "/cut", 405)
 	call("POST", "/hold-produce?on=1", 200)
 	call("POST", "/hold-produce?on=0", 200)
+	call("POST", "/blackhole-at-produce", 200)
 	call("POST", "/blackhole?on=1", 200)
 	call("POST", "/blackhole?on=0", 200)
 	call("POST", "/cut", 200)
