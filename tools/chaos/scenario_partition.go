@@ -84,11 +84,29 @@ func runPartition(ctx context.Context, e *env, s *scenario) error {
 		}
 		var before, after proxyStats
 		_ = fp.getJSON("/stats", &before)
-		win := partitionWindow{start: time.Now(), staleTasks: stale.stats()["tasks"]}
-		logf("%s: partition %d: %s (%d tasks) cut off from the broker", s.name, i+1, stale.name, win.staleTasks)
+		win := partitionWindow{staleTasks: stale.stats()["tasks"], atProduce: i%2 == 0}
+		if win.atProduce {
+			// The partition begins with a produce request, which is dropped:
+			// a write in flight whatever the timing.
+			if err := fp.call("POST", "/blackhole-at-produce"); err != nil {
+				return err
+			}
+			if !waitCond(ctx, 10*time.Second, func() bool {
+				var st proxyStats
+				return fp.getJSON("/stats", &st) == nil && st.Blackholed
+			}) {
+				s.note("partition %d: %s sent no produce request within 10s; cut off anyway", i+1, stale.name)
+			}
+		}
 		if err := fp.call("POST", "/blackhole?on=1"); err != nil {
 			return err
 		}
+		win.start = time.Now()
+		how := "at a random moment"
+		if win.atProduce {
+			how = "at a produce request"
+		}
+		logf("%s: partition %d: %s (%d tasks) cut off from the broker %s", s.name, i+1, stale.name, win.staleTasks, how)
 		// Its session expires; the others take every task and write.
 		took := waitCond(ctx, 30*time.Second, func() bool {
 			return direct[0].stats()["tasks"]+direct[1].stats()["tasks"] >= partitionTasks
@@ -117,8 +135,12 @@ func runPartition(ctx context.Context, e *env, s *scenario) error {
 		}
 	}
 	for i, win := range windows {
-		s.note("partition %d at %s: %s had %d tasks; the others owned all after %s; healed after %s; dropped %d frames, %d of them produce requests", i+1,
-			win.start.Format("15:04:05"), stale.name, win.staleTasks, win.moved.Round(100*time.Millisecond),
+		how := "at a random moment"
+		if win.atProduce {
+			how = "at a produce request"
+		}
+		s.note("partition %d at %s, %s: %s had %d tasks; the others owned all after %s; healed after %s; dropped %d frames, %d of them produce requests", i+1,
+			win.start.Format("15:04:05"), how, stale.name, win.staleTasks, win.moved.Round(100*time.Millisecond),
 			win.end.Sub(win.start).Round(100*time.Millisecond), win.framesDropped, win.produceDropped)
 	}
 	if err := s.finish(ctx, ""); err != nil {
@@ -149,6 +171,7 @@ type partitionWindow struct {
 	start, end time.Time
 	moved      time.Duration // until the other instances owned every task
 	staleTasks int64
+	atProduce  bool // it began with a produce request of the proxied instance
 	// frames and produce requests the proxy dropped during the partition
 	framesDropped, produceDropped int64
 }
@@ -246,6 +269,7 @@ type faultProxy struct {
 
 // proxyStats is the part of faultproxy's GET /stats the scenario reads.
 type proxyStats struct {
+	Blackholed       bool    `json:"blackholed"`
 	Connections      int64   `json:"connections"`
 	ProduceForwarded int64   `json:"produce_forwarded"`
 	ProduceDropped   int64   `json:"produce_dropped"`
