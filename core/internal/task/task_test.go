@@ -209,7 +209,9 @@ func TestProcessAttributesErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tk.Close()
-	rec := func(v string) *kgo.Record { return &kgo.Record{Topic: "in", Partition: 4, Offset: 17, Value: []byte(v)} }
+	rec := func(v string) *kgo.Record {
+		return &kgo.Record{Topic: "in", Partition: 4, Offset: 17, Value: []byte(v)}
+	}
 	if err := tk.Process(context.Background(), rec("ok")); err != nil {
 		t.Fatalf("Process = %v", err)
 	}
