@@ -12,6 +12,7 @@ import (
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/internal/faultproxy"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
@@ -20,11 +21,16 @@ import (
 
 // fencedOutput is what fencingTopology writes per input record.
 type fencedOutput struct {
-	ID        string `json:"id"`
-	Count     int64  `json:"count"`
-	Instance  string `json:"instance"`
-	Partition int32  `json:"partition"`
+	ID          string `json:"id"`
+	Count       int64  `json:"count"`
+	Instance    string `json:"instance"`
+	Incarnation int64  `json:"incarnation"` // one per processor instance: a task's life on one member
+	Partition   int32  `json:"partition"`
+	Key         string `json:"key"`
 }
+
+// incarnations numbers processor instances across the test's apps.
+var incarnations atomic.Int64
 
 // blocker holds the records whose value is "block" until released.
 type blocker struct {
@@ -44,13 +50,15 @@ func newBlocker() *blocker {
 // record reads its key's count, then waits for the release ignoring its
 // context (as a processor stuck in a call would), then writes its output
 // and its count.
-func fencingTopology(t *testing.T, in, out, instance string, bl *blocker) *kstreams.Topology {
+//
+// Each record takes delay to process.
+func fencingTopology(t *testing.T, in, out, instance string, bl *blocker, delay time.Duration) *kstreams.Topology {
 	t.Helper()
 	b := kstreams.NewBuilder()
 	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
 	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] {
-		return &fencedCounter{instance: instance, bl: bl}
+		return &fencedCounter{instance: instance, bl: bl, delay: delay}
 	}, kstreams.WithStores("counts"), kstreams.WithOrdering(kstreams.KeyOrder))
 	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
 	topo, err := b.Build()
@@ -62,13 +70,16 @@ func fencingTopology(t *testing.T, in, out, instance string, bl *blocker) *kstre
 
 type fencedCounter struct {
 	instance string
+	inc      int64
 	bl       *blocker
+	delay    time.Duration
 	pc       kstreams.ProcessorContext[string, []byte]
 	counts   store.KeyValueStore[string, int64]
 }
 
 func (c *fencedCounter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
 	c.pc = pc
+	c.inc = incarnations.Add(1)
 	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
 	return err
 }
@@ -78,6 +89,7 @@ func (c *fencedCounter) Process(ctx context.Context, r kstreams.Record[string, s
 	if err != nil {
 		return err
 	}
+	time.Sleep(c.delay)
 	blocking := c.bl != nil && r.Value == "block"
 	if blocking {
 		c.bl.blocked.Add(1)
@@ -96,7 +108,7 @@ func (c *fencedCounter) Process(ctx context.Context, r kstreams.Record[string, s
 // write forwards the output, then stores the count.
 func (c *fencedCounter) write(ctx context.Context, r kstreams.Record[string, string], n int64) error {
 	v, err := json.Marshal(fencedOutput{ID: r.Value + "@" + strconv.Itoa(int(r.Origin.Partition)) + "/" + strconv.FormatInt(r.Origin.Offset, 10),
-		Count: n, Instance: c.instance, Partition: r.Origin.Partition})
+		Count: n, Instance: c.instance, Incarnation: c.inc, Partition: r.Origin.Partition, Key: r.Key})
 	if err != nil {
 		return err
 	}
@@ -152,10 +164,10 @@ func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
 	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 		kstreams.WithCommitInterval(200 * time.Millisecond)}
 	bl := newBlocker()
-	a := startApp(t, fencingTopology(t, in, out, "A", bl), opts...)
+	a := startApp(t, fencingTopology(t, in, out, "A", bl, 0), opts...)
 	waitFor(t, 30*time.Second, "A's block records to be stuck", func() bool { return bl.blocked.Load() == parts })
 
-	b := startApp(t, fencingTopology(t, in, out, "B", nil), opts...)
+	b := startApp(t, fencingTopology(t, in, out, "B", nil, 0), opts...)
 	movedTo := func() map[int32]bool { // partitions B wrote for
 		m := map[int32]bool{}
 		for _, o := range decodeFenced(t, results.snapshot()) {
@@ -250,4 +262,196 @@ func lastCounts(recs []*kgo.Record) map[string]int64 {
 		}
 	}
 	return last
+}
+
+// checkOwnerBlocks fails if, for some input partition, an incarnation of
+// its task writes an output after another incarnation wrote one: once a
+// new owner wrote, nothing of an earlier owner may land (outs are in
+// write order).
+func checkOwnerBlocks(t *testing.T, outs []fencedOutput) {
+	t.Helper()
+	current := map[int32]int64{}       // partition -> incarnation writing now
+	ended := map[int32]map[int64]int{} // partition -> incarnations replaced, at which output
+	for i, o := range outs {
+		cur, ok := current[o.Partition]
+		if ok && cur == o.Incarnation {
+			continue
+		}
+		if at, stale := ended[o.Partition][o.Incarnation]; stale {
+			t.Errorf("output %d (%s, count %d) written by incarnation %d of %s for partition %d after another owner took over at output %d",
+				i, o.ID, o.Count, o.Incarnation, o.Instance, o.Partition, at)
+			continue
+		}
+		if ok {
+			if ended[o.Partition] == nil {
+				ended[o.Partition] = map[int64]int{}
+			}
+			ended[o.Partition][cur] = i
+		}
+		current[o.Partition] = o.Incarnation
+	}
+}
+
+// checkCounts fails if a key's last count in the output or the changelog
+// is below its number of inputs (an increment lost), or if a key's counts
+// in the changelog ever go down (a stale count landed after a newer one).
+func checkCounts(t *testing.T, inputs map[string]int, outs []fencedOutput, changelog []*kgo.Record) {
+	t.Helper()
+	lastOut := map[string]int64{}
+	for _, o := range outs {
+		lastOut[o.Key] = o.Count
+	}
+	lastLog := map[string]int64{}
+	for _, r := range changelog {
+		n, err := serde.Int64.Deserialize("", nil, r.Value)
+		if err != nil || r.Value == nil {
+			continue
+		}
+		if prev, ok := lastLog[string(r.Key)]; ok && n < prev {
+			t.Errorf("changelog offset %d: count of %s went from %d down to %d (a stale write)", r.Offset, r.Key, prev, n)
+		}
+		lastLog[string(r.Key)] = n
+	}
+	for key, n := range inputs {
+		if lastOut[key] < int64(n) {
+			t.Errorf("key %s: last output count %d, below its %d inputs", key, lastOut[key], n)
+		}
+		if lastLog[key] < int64(n) {
+			t.Errorf("key %s: last changelog count %d, below its %d inputs", key, lastLog[key], n)
+		}
+	}
+}
+
+// TestNetworkPartitionIsFenced cuts instance A off the cluster (through a
+// fault proxy: nothing it sends arrives, nothing comes back) for longer
+// than its session timeout while records flow, so its tasks move to B
+// while A still has records in flight; then the network heals. No output
+// of A for a partition may land after B's for it, no count may go back in
+// the changelog or fall below its inputs, and every input is in the output.
+func TestNetworkPartitionIsFenced(t *testing.T) {
+	brokers := testBrokers(t)
+	const parts = 4
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, parts, in)
+	createTopics(t, brokers, 1, out)
+	results := collect(t, brokers, out)
+	changelog := collect(t, brokers, appID+"-counts-changelog")
+	proxy, err := faultproxy.New(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+
+	// A steady flow over every partition.
+	producer := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var mu sync.Mutex
+	inputs := map[string]int{}
+	ids := map[string]bool{}
+	stopFlow := make(chan struct{})
+	flowDone := make(chan struct{})
+	go func() {
+		defer close(flowDone)
+		for round := 0; ; round++ {
+			select {
+			case <-stopFlow:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var recs []*kgo.Record
+			for p := range int32(parts) {
+				for j := range 4 {
+					recs = append(recs, &kgo.Record{Topic: in, Partition: p, Key: []byte(fmt.Sprintf("p%d-k%d", p, j)), Value: []byte("r" + strconv.Itoa(round))})
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := producer.ProduceSync(ctx, recs...).FirstErr()
+			cancel()
+			if err != nil {
+				t.Errorf("producing: %v", err)
+				return
+			}
+			mu.Lock()
+			for _, r := range recs {
+				inputs[string(r.Key)]++
+				ids[fmt.Sprintf("%s@%d/%d", r.Value, r.Partition, r.Offset)] = true
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// A heartbeats every 2 s: franz-go reports its loss only when a
+	// heartbeat's retries give up, a session timeout after the first failed
+	// one, so 1-2 s after the coordinator expired it and B took over.
+	opts := func(instance string, brokers []string, heartbeat time.Duration) []kstreams.Option {
+		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+			kstreams.WithCommitInterval(200 * time.Millisecond),
+			kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
+	}
+	// A is slower than the flow: it always has records to process, so it
+	// produces while cut off.
+	a := startApp(t, fencingTopology(t, in, out, "A", nil, 50*time.Millisecond), opts("A", proxy.Addrs(), 2*time.Second)...)
+	b := startApp(t, fencingTopology(t, in, out, "B", nil, 0), opts("B", brokers, time.Second)...)
+	wrote := func(instance string, after int) (parts map[int32]bool, n int) {
+		parts = map[int32]bool{}
+		for _, o := range decodeFenced(t, results.snapshot()[after:]) {
+			if o.Instance == instance {
+				parts[o.Partition] = true
+				n++
+			}
+		}
+		return parts, n
+	}
+	waitFor(t, 60*time.Second, "both instances to own tasks and write", func() bool {
+		_, na := wrote("A", 0)
+		_, nb := wrote("B", 0)
+		return a.app.Stats().Tasks > 0 && b.app.Stats().Tasks > 0 && na > 200 && nb > 200
+	})
+
+	proxy.Blackhole(true)
+	cut := len(results.snapshot())
+	ofA, _ := wrote("A", 0)
+	// Heal as soon as B wrote for a partition of A's: A's records still
+	// buffered would land right after.
+	waitFor(t, 60*time.Second, "B to take a task of A's over and write for it", func() bool {
+		written, _ := wrote("B", cut)
+		for p := range written {
+			if ofA[p] {
+				return true
+			}
+		}
+		return false
+	})
+	// Heal, with the connections reset (as a partition that outlived TCP
+	// keepalive leaves them): A reconnects and retries at once.
+	proxy.Blackhole(false)
+	proxy.Cut()
+	waitFor(t, 60*time.Second, "A to own tasks again", func() bool { return a.app.Stats().Tasks > 0 })
+	close(stopFlow)
+	<-flowDone
+	mu.Lock()
+	defer mu.Unlock()
+	waitFor(t, 60*time.Second, "every input in the output", func() bool {
+		got := map[string]bool{}
+		for _, o := range decodeFenced(t, results.snapshot()) {
+			got[o.ID] = true
+		}
+		for id := range ids {
+			if !got[id] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, x := range []*runningApp{a, b} {
+		if err := x.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "the changelog to hold every key", func() bool {
+		return len(lastCounts(changelog.snapshot())) == len(inputs)
+	})
+	outs := decodeFenced(t, results.snapshot())
+	checkOwnerBlocks(t, outs)
+	checkCounts(t, inputs, outs, changelog.snapshot())
+	t.Logf("%d inputs, %d outputs, proxy: %+v", len(ids), len(outs), proxy.Stats())
 }

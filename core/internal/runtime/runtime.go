@@ -116,6 +116,10 @@ type Runtime struct {
 	closingMu sync.Mutex
 	closing   map[graph.TaskID]*taskState
 
+	lease     *lease                       // see lease.go
+	suspended atomic.Bool                  // the tasks were fenced when the lease ran out
+	owned     atomic.Pointer[[]*taskState] // the tasks, for watchLease
+
 	// fatal is the first fatal error found outside the loop's own flow (by
 	// a worker, a produce callback, a rebalance callback).
 	fatal atomic.Pointer[error]
@@ -206,6 +210,7 @@ func New(cfg Config) (*Runtime, error) {
 		subOf:      map[string]*graph.Subtopology{},
 		partitions: map[string]int32{},
 		closing:    map[graph.TaskID]*taskState{},
+		lease:      &lease{},
 	}
 	for _, st := range cfg.Topology.Subtopologies {
 		for _, t := range st.SourceTopics {
@@ -289,12 +294,17 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
+		kgo.WithHooks(r.lease),
 	}, r.cfg.KgoOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kstreams: creating client: %w", err)
 	}
 	r.cl = cl
+	r.lease.setSession(cl.OptValue(kgo.SessionTimeout).(time.Duration))
+	leaseCtx, stopLease := context.WithCancel(context.Background())
+	defer stopLease()
+	go r.watchLease(leaseCtx)
 	r.log.Info("started", "subtopologies", len(r.cfg.Topology.Subtopologies), "source_topics", sourceTopics)
 
 	err = r.loop(ctx)
@@ -347,10 +357,21 @@ const (
 // fatalFetchError reports whether a fetch error needs the operator: a
 // non-retriable Kafka error (authorization, for instance). Everything else
 // (network errors, retriable Kafka errors, data-loss notices after a
-// truncation) franz-go handles by itself.
+// truncation) franz-go handles by itself. A member kicked from its group
+// (a session that expired: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, ...) is
+// reported here too; franz-go rejoins, so only an authorization or a group
+// id the brokers refuse is fatal then.
 func fatalFetchError(err error) bool {
 	var ke *kerr.Error
-	return errors.As(err, &ke) && !ke.Retriable
+	if !errors.As(err, &ke) || ke.Retriable {
+		return false
+	}
+	var gs *kgo.ErrGroupSession
+	if errors.As(err, &gs) {
+		return errors.Is(err, kerr.GroupAuthorizationFailed) || errors.Is(err, kerr.InvalidGroupID) ||
+			errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed)
+	}
+	return true
 }
 
 // mayInline reports whether st's records may run on the poll loop when
@@ -427,7 +448,10 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return fmt.Errorf("kstreams: %w (non-retriable fetch error: check the topic exists and the client is authorized)", fetchErr)
 		}
 		r.mu.Lock()
-		err := r.process(ctx, fetches)
+		err := r.readopt(ctx)
+		if err == nil {
+			err = r.process(ctx, fetches)
+		}
 		segments = r.checkSegments()
 		r.resumeDrained()
 		if p := r.fatal.Load(); err == nil && p != nil {
@@ -778,6 +802,10 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 				committed = r.fetchCommitted(ctx)
 			}
 			ts, err := r.newTask(ctx, st, p, committed)
+			if err != nil && r.stopCtx.Err() != nil && errors.Is(err, context.Canceled) {
+				r.log.Info("shutting down: task not created", "task", id.String())
+				continue
+			}
 			if err != nil {
 				// Without its task the partition cannot be processed; fail
 				// loudly rather than consume it without processing.
@@ -786,15 +814,22 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 				r.cl.PauseFetchPartitions(map[string][]int32{topic: {p}})
 				continue
 			}
-			r.tasks[id] = ts
-			for _, t := range st.SourceTopics {
-				if r.byTP[t] == nil {
-					r.byTP[t] = map[int32]*taskState{}
-				}
-				r.byTP[t][p] = ts
-			}
+			r.addTask(ts)
 			r.log.Info("task assigned", "task", id.String())
 		}
+	}
+	r.publishTasks()
+}
+
+// addTask registers ts as owned.
+func (r *Runtime) addTask(ts *taskState) {
+	id := ts.t.ID()
+	r.tasks[id] = ts
+	for _, t := range ts.sub.SourceTopics {
+		if r.byTP[t] == nil {
+			r.byTP[t] = map[int32]*taskState{}
+		}
+		r.byTP[t][id.Partition] = ts
 	}
 }
 
@@ -852,8 +887,12 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, lost 
 		}
 	}
 	for _, ts := range drop {
+		if lost {
+			r.dirty(ts)
+		}
 		r.closeTask(ts)
 	}
+	r.publishTasks()
 }
 
 // fence fences ts (see taskState.fence). A write blocked in Produce on a
@@ -942,6 +981,7 @@ func (r *Runtime) closeTasks() {
 	for _, ts := range r.allTasks() {
 		r.closeTask(ts)
 	}
+	r.publishTasks()
 }
 
 // newTask creates the task for partition p of st, restoring its stores.
