@@ -17,15 +17,16 @@ import (
 )
 
 // changelogWith creates the counts changelog of appID (one partition,
-// compacted, as the app would) holding counts for the keys, one record per
-// count 1..n, and returns its name.
+// cleanup.policy compact,delete as a window store's: Kafka refuses
+// DeleteRecords on a compacted-only topic) holding counts for the keys,
+// one record per count 1..n, and returns its name.
 func changelogWith(t *testing.T, brokers []string, appID string, counts map[string]int) string {
 	t.Helper()
 	topic := appID + "-counts-changelog"
 	cl := newClient(t, brokers)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": new("compact")}, topic)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": new("compact,delete")}, topic)
 	if err == nil {
 		err = resp.Err
 	}
