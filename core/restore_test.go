@@ -189,3 +189,42 @@ func TestCheckpointBeforeLogStartRestoresFromScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckpointCoversOnlyWritesInTheStore: a store's checkpoint names the
+// changelog offset after the task's own last acknowledged write, not the
+// partition's end: a record another writer appended (a stale owner, say)
+// is not in the store, so a restart restores it instead of skipping it,
+// and the store agrees with its changelog.
+func TestCheckpointCoversOnlyWritesInTheStore(t *testing.T) {
+	brokers := testBrokers(t)
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 1, in, out)
+	topic := changelogWith(t, brokers, appID, map[string]int{"a": 1})
+	stateDir := t.TempDir()
+	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithStateDir(stateDir), kstreams.WithCommitInterval(100 * time.Millisecond),
+		kstreams.WithProcessingErrors(kstreams.SkipOnError())}
+	a := startApp(t, countingTopology(t, in, out, fileSupplier()), opts...)
+	if n := countAfter(t, brokers, in, out, "a", a); n != 2 {
+		t.Fatalf("count of a = %d, want 2", n)
+	}
+	// Another writer appends to the changelog; then a record that writes
+	// nothing (skipped) moves the committed offset, so the task commits and
+	// checkpoints again without a write of its own.
+	v, _ := serde.Int64.Serialize(nil, topic, nil, 100)
+	produce(t, newClient(t, brokers), &kgo.Record{Topic: topic, Key: []byte("x"), Value: v})
+	produce(t, newClient(t, brokers), &kgo.Record{Topic: in, Key: []byte("p"), Value: []byte("poison")})
+	waitFor(t, 30*time.Second, "the skipped record to be committed", func() bool {
+		return a.app.Stats().Skipped == 1 && committedOffset(t, brokers, appID, in) == 2
+	})
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	b := startApp(t, countingTopology(t, in, out, fileSupplier()), opts...)
+	if n := countAfter(t, brokers, in, out, "x", b); n != 101 {
+		t.Errorf("count of x after a restart = %d, want 101 (x=100 is the changelog's last value)", n)
+	}
+	if err := b.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -49,6 +49,7 @@ type changelogBackend struct {
 	promise   func(*kgo.Record, error)
 	seq       atomic.Uint64
 	acked     atomic.Uint64
+	next      atomic.Int64 // changelog offset after the last write acknowledged (or the end restored)
 
 	mu      sync.Mutex // orders backend writes with their produce calls, and guards the slabs
 	slab    []byte
@@ -68,6 +69,8 @@ func (c *changelogBackend) onAcked(rec *kgo.Record, err error) {
 				c.topic, c.partition, c.store, c.ts.t.ID(), err))
 		}
 		c.ts.failed.Store(true)
+	} else if rec.Offset >= c.next.Load() {
+		c.next.Store(rec.Offset + 1) // promises run one at a time
 	}
 	c.acked.Add(1)
 	c.ts.drainWaiters()
@@ -409,4 +412,14 @@ func (r *Runtime) listOffset(ctx context.Context, topic string, partition int32,
 		})
 	}
 	return 0, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition, last)
+}
+
+// changelogOf returns the changelog writer of ts's store name.
+func (ts *taskState) changelogOf(name string) *changelogBackend {
+	for _, cb := range ts.changelogs {
+		if cb.store == name {
+			return cb
+		}
+	}
+	panic("kstreams: no changelog for store " + name) // stateDirs lists logged stores only
 }

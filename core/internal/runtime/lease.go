@@ -120,6 +120,7 @@ func (r *Runtime) watchLease(ctx context.Context) {
 			r.log.Warn("no heartbeat answered within the session timeout: fencing every task and aborting the records in flight (the group may have given the tasks to another member)",
 				"tasks", len(*tasks))
 			for _, ts := range *tasks {
+				ts.orphaned.Store(true)
 				ts.fence(100*time.Millisecond, r.cl.UnsafeAbortBufferedRecords)
 			}
 			r.abortProduce(time.Now().Add(time.Second))

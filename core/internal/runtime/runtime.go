@@ -153,6 +153,7 @@ type taskState struct {
 	draining atomic.Bool   // no new unit starts: the task is being given up
 	stopped  atomic.Bool   // fenced: its writes are refused and none of its units completes
 	failed   atomic.Bool   // a changelog write failed: nothing more of it is committed
+	orphaned atomic.Bool   // fenced when the membership lease ran out: nothing of it is committed
 	gate     atomic.Int64  // writes between their ownership check and their Produce call
 	unacked  atomic.Int64  // records produced and not yet acknowledged or failed
 	running  atomic.Int64  // units inside the task's processors on workers or segments
@@ -648,8 +649,11 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	}
 	var updates []pending
 	for _, ts := range tasks {
-		if ts.failed.Load() {
-			continue // a changelog write failed: its state is not durable
+		if ts.failed.Load() || ts.orphaned.Load() {
+			// A changelog write failed (its state is not durable), or the
+			// task was fenced when the membership lease ran out: another
+			// member may own it, and write its changelog.
+			continue
 		}
 		part := ts.t.ID().Partition
 		changed := false
@@ -687,7 +691,7 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if len(offsets) == 0 {
 		return nil
 	}
-	if err := r.checkpoint(ctx, checkpoints); err != nil {
+	if err := r.checkpoint(checkpoints); err != nil {
 		// Without the checkpoint the offsets are not committed this round:
 		// the records are reprocessed after a crash, nothing is lost.
 		r.log.Warn("checkpointing stores failed; not committing offsets this round", "error", err)
@@ -733,7 +737,7 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 
 // checkpoint records, for each persistent store of tasks, the changelog
 // offset its data covers: flush the store first, then write the offset.
-func (r *Runtime) checkpoint(ctx context.Context, tasks []*taskState) error {
+func (r *Runtime) checkpoint(tasks []*taskState) error {
 	if len(tasks) == 0 {
 		return nil
 	}
@@ -743,11 +747,11 @@ func (r *Runtime) checkpoint(ctx context.Context, tasks []*taskState) error {
 			if !ok {
 				continue
 			}
-			topic := graph.ChangelogTopic(r.cfg.AppID, s.Spec.Name())
-			end, err := r.endOffset(ctx, topic, ts.t.ID().Partition)
-			if err != nil {
-				return fmt.Errorf("kstreams: checkpointing store %s of task %s: %w", s.Spec.Name(), ts.t.ID(), err)
-			}
+			// The offset after the task's own last acknowledged write (or
+			// the end restored): read before the flush, so the flushed data
+			// covers it. Not the partition's end, which could hold writes of
+			// another owner.
+			end := ts.changelogOf(s.Spec.Name()).next.Load()
 			if err := s.Backend.Flush(); err != nil {
 				return fmt.Errorf("kstreams: flushing store %s of task %s: %w", s.Spec.Name(), ts.t.ID(), err)
 			}
@@ -1099,7 +1103,8 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 			return nil, fmt.Errorf("clearing store %s without a checkpoint: %w", spec.Name(), err)
 		}
 	}
-	if _, err := h.r.restore(h.ctx, b, RestoreProgress{Store: spec.Name(), Task: bctx.Task, Topic: topic, Partition: bctx.Partition, Start: start}); err != nil {
+	end, err := h.r.restore(h.ctx, b, RestoreProgress{Store: spec.Name(), Task: bctx.Task, Topic: topic, Partition: bctx.Partition, Start: start})
+	if err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -1108,6 +1113,7 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	}
 	cb := &changelogBackend{Backend: b, store: spec.Name(), topic: topic, partition: bctx.Partition, r: h.r, ts: h.ts}
 	cb.promise = cb.onAcked
+	cb.next.Store(end)
 	h.ts.changelogs = append(h.ts.changelogs, cb)
 	return cb, nil
 }
