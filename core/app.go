@@ -83,6 +83,43 @@ func WithKgoOptions(opts ...kgo.Opt) Option {
 	return func(a *App) error { a.cfg.KgoOpts = append(a.cfg.KgoOpts, opts...); return nil }
 }
 
+// WithSessionTimeout sets the consumer group's session timeout (default
+// 45s, franz-go's): how long the group waits without a heartbeat from an
+// instance before giving its tasks to the others. A SIGKILLed or cut-off
+// instance's partitions stand still that long. Shorter moves work sooner
+// but turns long GC pauses or network blips into rebalances; the brokers
+// accept 6s to 300s by default (group.min/max.session.timeout.ms).
+//
+// The timeout also bounds the instance's own membership lease: an
+// instance that got no heartbeat answered for about this long fences its
+// tasks and aborts the records it has in flight before the group can give
+// them to another instance, so a stale owner writes nothing after its
+// successor (see docs/architecture.md, "Ownership").
+func WithSessionTimeout(d time.Duration) Option {
+	return func(a *App) error {
+		if d <= 0 {
+			return fmt.Errorf("session timeout must be positive, got %v", d)
+		}
+		a.cfg.KgoOpts = append(a.cfg.KgoOpts, kgo.SessionTimeout(d), kgo.HeartbeatInterval(min(3*time.Second, d/3)))
+		return nil
+	}
+}
+
+// WithRebalanceTimeout sets how long a rebalance waits for every instance
+// to rejoin (default 60s, franz-go's). An instance rejoins once it has
+// given up its revoked tasks, which takes up to about 15s (their work in
+// flight gets 10s to finish, their outputs 5s to be acknowledged), so keep
+// it above that.
+func WithRebalanceTimeout(d time.Duration) Option {
+	return func(a *App) error {
+		if d <= 0 {
+			return fmt.Errorf("rebalance timeout must be positive, got %v", d)
+		}
+		a.cfg.KgoOpts = append(a.cfg.KgoOpts, kgo.RebalanceTimeout(d))
+		return nil
+	}
+}
+
 // WithReplicationFactor sets the replication factor of the internal topics
 // the application creates (default: the broker's default).
 func WithReplicationFactor(n int16) Option {

@@ -385,7 +385,7 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	opts := func(instance string, brokers []string, heartbeat time.Duration) []kstreams.Option {
 		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 			kstreams.WithCommitInterval(200 * time.Millisecond),
-			kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
+			kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
 	}
 	// A is slower than the flow: it always has records to process, so it
 	// produces while cut off.
@@ -454,4 +454,22 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	checkOwnerBlocks(t, outs)
 	checkCounts(t, inputs, outs, changelog.snapshot())
 	t.Logf("%d inputs, %d outputs, proxy: %+v", len(ids), len(outs), proxy.Stats())
+}
+
+func TestSessionAndRebalanceTimeoutOptions(t *testing.T) {
+	b := kstreams.NewBuilder()
+	kstreams.Sink(kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String), "out", "out", serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []kstreams.Option{kstreams.WithSessionTimeout(0), kstreams.WithRebalanceTimeout(-time.Second)} {
+		if _, err := kstreams.NewApp(topo, kstreams.WithBrokers("127.0.0.1:1"), kstreams.WithApplicationID("x"), opt); err == nil {
+			t.Error("NewApp accepted a non-positive timeout")
+		}
+	}
+	if _, err := kstreams.NewApp(topo, kstreams.WithBrokers("127.0.0.1:1"), kstreams.WithApplicationID("x"),
+		kstreams.WithSessionTimeout(10*time.Second), kstreams.WithRebalanceTimeout(30*time.Second)); err != nil {
+		t.Errorf("NewApp with valid timeouts: %v", err)
+	}
 }

@@ -83,6 +83,15 @@ type Persistent interface {
 // ErrClosed is returned by a Backend's methods after Close.
 var ErrClosed = errors.New("store: backend closed")
 
+// ErrFenced is returned (wrapped) by a Backend whose data lives outside the
+// process when a newer owner of the task opened the same store instance:
+// this instance must not write any more. A remote backend claims ownership
+// when it opens (an owner epoch stored with the data, raised atomically) and
+// checks that epoch in the same atomic write as every flush, so a stale
+// owner can never overwrite its successor's state. The runtime treats it as
+// the task being lost.
+var ErrFenced = errors.New("store: fenced by a newer owner of the task")
+
 // PrefixEnd returns the smallest key greater than every key that has the
 // given prefix, or nil if there is none (the prefix is all 0xff bytes).
 // Range(prefix, PrefixEnd(prefix)) scans exactly the keys with that prefix.

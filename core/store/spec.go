@@ -13,6 +13,9 @@ type Supplier func(BackendContext) (Backend, error)
 
 // BackendContext tells a Supplier which store instance to open.
 type BackendContext struct {
+	// App is the application id. Backends shared by many applications
+	// (remote stores, buckets) namespace their data by it.
+	App string
 	// Store is the store's name, unique in the topology.
 	Store string
 	// Task identifies the task owning this instance, e.g. "0_3" for

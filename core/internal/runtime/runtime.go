@@ -1025,7 +1025,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 		ts.trackers[topic] = tr
 	}
 	h := &taskHost{r: r, ctx: ctx, ts: ts}
-	var opts task.Options
+	opts := task.Options{App: r.cfg.AppID}
 	if r.cfg.StateDir != "" {
 		opts.StoreDir = func(spec *store.Spec) (string, error) {
 			dir := filepath.Join(r.cfg.StateDir, r.cfg.AppID, id.String(), spec.Name())

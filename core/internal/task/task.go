@@ -60,6 +60,7 @@ type Task struct {
 	firing   bool
 	closed   bool
 	storeDir func(*store.Spec) (string, error)
+	app      string
 }
 
 // Options are a task's optional settings.
@@ -67,6 +68,8 @@ type Options struct {
 	// StoreDir returns the directory for a store of this task; nil means no
 	// directory (in-memory and remote backends need none).
 	StoreDir func(*store.Spec) (string, error)
+	// App is the application id, passed to the store suppliers.
+	App string
 }
 
 // New opens the stores of sub for partition and instantiates its processors.
@@ -79,6 +82,7 @@ func New(sub *graph.Subtopology, partition int32, host Host, opts Options) (*Tas
 		logger:   host.Logger().With("task", graph.TaskID{Subtopology: sub.ID, Partition: partition}.String()),
 		stores:   make(map[string]*Store, len(sub.Stores)),
 		storeDir: opts.StoreDir,
+		app:      opts.App,
 	}
 	t.streamTime.Store(math.MinInt64)
 	if err := t.openStores(); err != nil {
@@ -96,7 +100,7 @@ func New(sub *graph.Subtopology, partition int32, host Host, opts Options) (*Tas
 
 func (t *Task) openStores() error {
 	for _, spec := range t.sub.Stores {
-		bctx := store.BackendContext{Store: spec.Name(), Task: t.id.String(), Partition: t.id.Partition, Logger: t.logger}
+		bctx := store.BackendContext{App: t.app, Store: spec.Name(), Task: t.id.String(), Partition: t.id.Partition, Logger: t.logger}
 		if t.storeDir != nil {
 			dir, err := t.storeDir(spec)
 			if err != nil {
