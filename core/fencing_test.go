@@ -385,7 +385,7 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	opts := func(instance string, brokers []string, heartbeat time.Duration) []kstreams.Option {
 		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 			kstreams.WithCommitInterval(200 * time.Millisecond),
-			kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
+			kstreams.WithSessionTimeout(6 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
 	}
 	// A is slower than the flow: it always has records to process, so it
 	// produces while cut off.
