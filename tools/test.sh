@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
 # Runs every test of every module in go.work with the race detector (the
-# integration tests on the embedded cluster), then the core integration suite
-# again on a real Apache Kafka 4.x broker started by tools/kafka/kafka.sh, then
-# the reliability suite (tools/chaos, shortened) on real brokers.
+# integration tests on the embedded cluster), a short fuzzing pass over every
+# fuzz target, then the core integration suite again on a real Apache Kafka
+# 4.x broker started by tools/kafka/kafka.sh, then the reliability suite
+# (tools/chaos, shortened) on real brokers. It ends with a summary: what ran,
+# what did not (and why), and every skipped test with its reason.
 #
-# Usage: tools/test.sh [--no-kafka] [--no-chaos] [--no-bench] [--soak] [extra go test flags]
+# Usage: tools/test.sh [--no-kafka] [--no-chaos] [--no-bench] [--no-fuzz] [--soak] [extra go test flags]
 #
 #   --no-kafka   skip the real-broker suite, chaos and the benchmark harness (no Java needed)
 #   --no-chaos   skip the chaos scenarios
 #   --no-bench   skip the quick run of the Kafka Streams comparison harness
+#   --no-fuzz    skip the fuzzing pass
 #   --soak       run the long chaos soak instead of the short scenarios (~30 min)
+#
+# FUZZTIME (default 6s) is how long each fuzz target runs.
 #
 # The real broker needs Java 17+ and Maven (installed with apt-get when
 # missing, as root) and fetches its jars from Maven Central once
-# (tools/kafka/dist). If it cannot run, the suite is reported SKIPPED, and
+# (tools/kafka/dist). If it cannot run, the suite is reported NOT RUN, and
 # the run fails when CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-kafka=1 chaos=short bench=1
+kafka=1 chaos=short bench=1 fuzz=1
 gotest=()
 for a in "$@"; do
   case "$a" in
     --no-kafka) kafka=0 ;;
     --no-chaos) chaos="" ;;
     --no-bench) bench=0 ;;
+    --no-fuzz) fuzz=0 ;;
     --soak) chaos=long ;;
     *) gotest+=("$a") ;;
   esac
@@ -33,57 +39,147 @@ done
 
 failed=0
 fail() { echo "test.sh: FAILED: $*"; failed=1; }
+notrun=() # stages that did not run, with the reason
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+skips="$work/skips"
+: >"$skips"
+
+# testreport turns go test -json into go test's usual output and collects
+# the skipped tests with their reasons (tools/testreport).
+report=""
+if (cd tools && go build -o "$work/testreport" ./testreport); then
+  report="$work/testreport"
+else
+  echo "test.sh: WARNING: could not build tools/testreport; skipped tests will not be listed"
+fi
+
+# run_tests MODULE ARGS...: go test with the race detector in the current
+# directory, its skipped tests collected under MODULE.
+run_tests() {
+  local module="$1"
+  shift
+  if [[ -n $report ]]; then
+    go test -race -count=1 -json "$@" | "$report" -module "$module" -skips "$skips"
+  else
+    go test -race -count=1 "$@"
+  fi
+}
+
+modules=$(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
 
 # 1. Unit tests and the embedded-cluster (kfake) integration suite.
-for dir in $(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'); do
+for dir in $modules; do
   echo "=== module $dir"
-  if ! (cd "$dir" && go vet ./... && go test -race -count=1 ${gotest[@]+"${gotest[@]}"} ./...); then
+  if ! (cd "$dir" && go vet ./... && run_tests "$dir" ${gotest[@]+"${gotest[@]}"} ./...); then
     fail "module $dir"
   fi
 done
 
-# 2. The same integration suite on a real Apache Kafka broker.
+# 2. A short fuzzing pass over every fuzz target (their seed corpora in
+# testdata/fuzz ran in step 1); a failing input is written to the target's
+# testdata/fuzz directory.
+if ((fuzz)); then
+  echo "=== fuzzing (${FUZZTIME:-6s} per target)"
+  for dir in $modules; do
+    # "path/to/pkg_test.go:func FuzzName(" for every fuzz target of the module.
+    while IFS=: read -r file target; do
+      [[ -n $file ]] || continue
+      pkg="./$(dirname "${file#./}")"
+      echo "--- fuzz $dir $pkg $target"
+      if ! (cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-6s}" "$pkg"); then
+        fail "fuzzing $target in $dir/$pkg (the failing input is in its testdata/fuzz/$target)"
+      fi
+    done < <(cd "$dir" && grep -rHoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed 's/:func /:/' | sort)
+  done
+else
+  notrun+=("fuzzing pass: --no-fuzz")
+fi
+
+# 3. The same integration suite on a real Apache Kafka broker.
 if ((kafka)); then
   run_dir="$root/tools/kafka/run/test-$$"
   stop_broker() { tools/kafka/kafka.sh stop -d "$run_dir" || true; }
   echo "=== real Apache Kafka: core integration suite"
   if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
-    trap stop_broker EXIT
+    trap 'stop_broker; rm -rf "$work"' EXIT
     echo "broker at $brokers (logs in $run_dir)"
     # Every test of package kstreams: those that take testBrokers (the
     # integration suite: group, restart, poison, async, TestRealKafka*) run
     # on this broker; the TestRealKafka* that bounce brokers start their own.
     if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" KSTREAMS_TEST_KAFKA_SH="$root/tools/kafka/kafka.sh" \
-      go test -race -count=1 ${gotest[@]+"${gotest[@]}"} ./); then
+      run_tests "core (Apache Kafka)" ${gotest[@]+"${gotest[@]}"} ./); then
       fail "core integration suite on Apache Kafka (broker logs in $run_dir)"
     fi
     stop_broker
-    trap - EXIT
+    trap 'rm -rf "$work"' EXIT
     [[ $failed == 1 ]] || rm -rf "$run_dir"
-  elif [[ ${CI:-} == true ]]; then
-    fail "could not start Apache Kafka (see the messages above)"
   else
-    echo "test.sh: SKIPPED the real-broker suite: could not start Apache Kafka (see above; needs Java 17+ and Maven Central)"
+    if [[ ${CI:-} == true ]]; then
+      fail "could not start Apache Kafka (see the messages above)"
+    fi
+    notrun+=("real-broker suite: Apache Kafka could not be started (see above; needs Java 17+ and Maven Central)")
+    [[ -z $chaos ]] || notrun+=("chaos ($chaos): no real broker")
+    ((bench == 0)) || notrun+=("benchmark harness: no real broker")
     chaos=""
     bench=0
   fi
+else
+  notrun+=("real-broker suite: --no-kafka")
+  [[ -z $chaos ]] || notrun+=("chaos ($chaos): --no-kafka")
+  ((bench == 0)) || notrun+=("benchmark harness: --no-kafka")
+  chaos=""
+  bench=0
 fi
 
-# 3. The reliability suite: kill -9, broker bounces, scaling, lost state,
+# 4. The reliability suite: kill -9, broker bounces, scaling, lost state,
 # poison records, on clusters of its own.
-if ((kafka)) && [[ -n $chaos ]]; then
+if [[ -n $chaos ]]; then
   echo "=== chaos ($chaos)"
   if ! (cd tools && go run ./chaos -mode "$chaos"); then
     fail "chaos ($chaos)"
   fi
+elif ((kafka)); then
+  notrun+=("chaos: --no-chaos")
 fi
 
-# 4. The kstreams vs Kafka Streams / parallel-consumer harness, quick sizes:
+# 5. The kstreams vs Kafka Streams / parallel-consumer harness, quick sizes:
 # keeps it working; the figures are not checked (see docs/benchmarks/).
-if ((kafka)) && ((bench)); then
+if ((bench)); then
   echo "=== benchmark harness (tools/bench/ks -quick)"
   if ! (cd tools && go run ./bench/ks -quick); then
     fail "tools/bench/ks -quick"
   fi
+elif ((kafka)); then
+  notrun+=("benchmark harness: --no-bench")
+fi
+
+# Summary.
+echo
+echo "=== summary"
+if ((${#notrun[@]})); then
+  echo "test.sh: NOT RUN:"
+  for n in "${notrun[@]}"; do
+    echo "  - $n"
+  done
+fi
+for n in "${notrun[@]+"${notrun[@]}"}"; do
+  if [[ $n == real-broker* ]]; then
+    echo "test.sh: !!! THE REAL-BROKER SUITE DID NOT RUN: this run proves nothing on Apache Kafka !!!"
+  fi
+done
+nskips=$(wc -l <"$skips")
+if [[ -z $report ]]; then
+  echo "test.sh: skipped tests: unknown (tools/testreport did not build)"
+elif ((nskips == 0)); then
+  echo "test.sh: skipped tests: none"
+else
+  echo "test.sh: skipped tests ($nskips):"
+  sed 's/^/  /' "$skips"
+fi
+if ((failed)); then
+  echo "test.sh: FAIL"
+else
+  echo "test.sh: PASS"
 fi
 exit $failed
