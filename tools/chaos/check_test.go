@@ -249,7 +249,7 @@ func TestJudgeZombieWrite(t *testing.T) {
 		}
 	})
 	t.Run("landing last", func(t *testing.T) {
-		// The case the checker used to excuse ("KNOWN BUG"): the late,
+		// The case the checker used to excuse as a known bug: the late,
 		// older count is the key's last output.
 		tp := newTopics()
 		tp.in(0, "k", all...)
