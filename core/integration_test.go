@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,30 +67,44 @@ func TestGroupSurvivesAbruptStop(t *testing.T) {
 	apps := []*runningApp{startApp(t, topo, opts...), startApp(t, topo, opts...), startApp(t, topo, opts...)}
 	results := collect(t, brokers, out)
 
-	const total = 20000
-	inputs := make(map[string]string, total)
+	// Records flow, 500 every 20 ms, until the kill and for 10000 more
+	// after it (they flow while the group recovers). The kill waits for the
+	// instance to have committed, so production does not stop before it:
+	// an instance given its tasks late still gets records to commit.
+	const after = 10000
+	inputs := map[string]string{}
+	var inputsMu sync.Mutex
 	producer := newClient(t, brokers)
 	prodDone, killed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(prodDone)
-		for i := 0; i < total; i += 500 {
-			if i == total/2 {
-				<-killed // the second half flows while the group recovers
+		left := -1 // batches still to send after the kill
+		for next := 0; left != 0; next += 500 {
+			select {
+			case <-killed:
+				if left < 0 {
+					left = after / 500
+				}
+			default:
+			}
+			if left > 0 {
+				left--
 			}
 			recs := make([]*kgo.Record, 0, 500)
-			for j := i; j < i+500; j++ {
-				recs = append(recs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(j%50)), Value: []byte(strconv.Itoa(j))})
+			inputsMu.Lock()
+			for j := next; j < next+500; j++ {
+				id, key := strconv.Itoa(j), "k"+strconv.Itoa(j%50)
+				inputs[id] = key
+				recs = append(recs, &kgo.Record{Topic: in, Key: []byte(key), Value: []byte(id)})
 			}
+			inputsMu.Unlock()
 			if err := producer.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 				t.Errorf("producing: %v", err)
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	for j := range total {
-		inputs[strconv.Itoa(j)] = "k" + strconv.Itoa(j%50)
-	}
 	waitFor(t, 60*time.Second, "all three instances to own tasks", func() bool {
 		for _, a := range apps {
 			if a.app.Stats().Tasks == 0 {
@@ -101,8 +116,8 @@ func TestGroupSurvivesAbruptStop(t *testing.T) {
 	// Kill it between two of its commits: once it has committed (a runtime
 	// that never commits fails here), while records flow. What it may
 	// process again is bounded by the offsets committed before the kill.
-	waitFor(t, 60*time.Second, "the instance to kill to have committed, and an eighth of the output", func() bool {
-		return apps[1].app.Stats().Commits > 0 && len(results.snapshot()) > total/8
+	waitFor(t, 60*time.Second, "the instance to kill to have committed, and 2500 outputs", func() bool {
+		return apps[1].app.Stats().Commits > 0 && len(results.snapshot()) > 2500
 	})
 	before := committedOffsets(t, brokers, appID, in)
 	killedTasks := apps[1].app.Stats().Tasks
@@ -112,6 +127,7 @@ func TestGroupSurvivesAbruptStop(t *testing.T) {
 		t.Fatalf("killed app returned %v", err)
 	}
 	<-prodDone
+	total := len(inputs)
 	waitFor(t, 90*time.Second, "every input id in the output", func() bool {
 		ids := map[string]bool{}
 		for _, r := range results.snapshot() {
