@@ -39,6 +39,11 @@ func WithBrokers(brokers ...string) Option {
 // WithApplicationID sets the application id (required): the consumer group
 // id, and the prefix of the application's internal topics
 // ("<id>-<store>-changelog"). Instances with the same id share the work.
+//
+// As a topic-name prefix, the id may contain only ASCII letters, digits,
+// '.', '_' and '-', and every changelog topic it names must be at most 249
+// characters long, as Kafka requires of topic names: NewApp refuses an id
+// that breaks either rule, naming the topic Kafka would refuse.
 func WithApplicationID(id string) Option {
 	return func(a *App) error {
 		if id == "" {
@@ -226,8 +231,13 @@ func DeadLetterOnError(topic string) ErrorPolicy {
 }
 
 func (a *App) setPolicy(stage graph.Stage, p ErrorPolicy) error {
-	if p.p.Action == runtime.DeadLetter && p.p.Topic == "" {
-		return fmt.Errorf("dead-letter policy for %s errors has no topic", stage)
+	if p.p.Action == runtime.DeadLetter {
+		if p.p.Topic == "" {
+			return fmt.Errorf("dead-letter policy for %s errors has no topic", stage)
+		}
+		if err := graph.CheckTopicName(p.p.Topic); err != nil {
+			return fmt.Errorf("dead-letter policy for %s errors: %w", stage, err)
+		}
 	}
 	a.cfg.Policies[stage] = p.p
 	return nil
@@ -275,6 +285,9 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 	}
 	if a.cfg.AppID == "" {
 		return nil, errors.New("kstreams: NewApp: no application id: pass kstreams.WithApplicationID")
+	}
+	if err := graph.CheckAppID(a.cfg.AppID, t.g); err != nil {
+		return nil, fmt.Errorf("kstreams: NewApp: %w", err)
 	}
 	if len(a.cfg.Brokers) == 0 && len(a.cfg.KgoOpts) == 0 {
 		return nil, errors.New("kstreams: NewApp: no brokers: pass kstreams.WithBrokers(\"host:9092\") for a Kafka cluster, " +

@@ -66,7 +66,8 @@ func WithPartitions(topic string, n int32) Option {
 }
 
 // WithApplicationID sets the application id used to name changelog topics
-// (default "kstreamstest").
+// (default "kstreamstest"). New refuses an id that kstreams.NewApp would
+// refuse (one Kafka would refuse in a changelog topic's name).
 func WithApplicationID(id string) Option { return func(d *Driver) { d.appID = id } }
 
 // WithLogger sets the logger (default: discard).
@@ -89,6 +90,9 @@ func New(t *kstreams.Topology, opts ...Option) (*Driver, error) {
 	}
 	for _, o := range opts {
 		o(d)
+	}
+	if err := graph.CheckAppID(d.appID, d.g); err != nil {
+		return nil, fmt.Errorf("kstreamstest: %w", err)
 	}
 	for _, st := range d.g.Subtopologies {
 		var n int32 = -1
