@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
@@ -19,11 +20,20 @@ import (
 // is acknowledged by the brokers and its state changes are durable (logged to
 // the store's changelog). After a crash, records since the last commit are
 // processed again: their effects may repeat, never vanish.
+//
+// An App runs once: Run returns ErrRunOnce when called again. To test how
+// an application recovers from a crash, kstreamstest.Crash stops an App as
+// a crash would.
 type App struct {
 	topo *Topology
 	cfg  runtime.Config
 	rt   *runtime.Runtime
+	ran  atomic.Bool // Run was called
 }
+
+// ErrRunOnce is returned by a second call of App.Run: an App runs once.
+// Create a new App with NewApp to run the topology again.
+var ErrRunOnce = errors.New("kstreams: App.Run called again: an App runs once; create a new App with NewApp to run the topology again")
 
 // Option configures an App.
 type Option func(*App) error
@@ -308,8 +318,12 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 // next owner, and the instance leaves the group. It returns nil after a
 // shutdown caused by ctx, or the fatal error that stopped it.
 //
-// An App runs once.
+// An App runs once: a second call returns ErrRunOnce, whether the first
+// is still running or has returned.
 func (a *App) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return ErrRunOnce
+	}
 	return a.rt.Run(ctx)
 }
 
