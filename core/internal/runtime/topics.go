@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,46 +16,93 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// prepareTopics checks the source and sink topics, and creates the
-// changelog and dead-letter topics that are missing. It fills r.partitions.
+// prepareTopics checks every topic the application reads, writes or
+// creates, and only if all is well creates the internal topics that are
+// missing (repartition, changelog and dead-letter topics): a start that
+// fails leaves the cluster as it found it. It fills r.partitions.
 func (r *Runtime) prepareTopics(ctx context.Context) error {
 	g := r.cfg.Topology
-	var need []string
+	// What the application creates if missing, with partition counts and
+	// configs. Repartition topics have the count Through asked for;
+	// changelogs that of their sub-topology's sources; dead-letter topics 1.
+	type internalTopic struct {
+		kind       string // "repartition", "changelog" or "dead-letter"
+		partitions int32
+		spec       *store.Spec // changelogs only
+	}
+	internal := map[string]*internalTopic{}
+	for t, n := range g.ManagedTopics {
+		internal[t] = &internalTopic{kind: "repartition", partitions: n}
+	}
+	for _, p := range r.cfg.Policies {
+		if p.Action == DeadLetter {
+			if _, ok := internal[p.Topic]; !ok {
+				internal[p.Topic] = &internalTopic{kind: "dead-letter", partitions: 1}
+			}
+		}
+	}
+	var external []string // source and sink topics the user creates
 	for _, st := range g.Subtopologies {
-		need = append(need, st.SourceTopics...)
-		need = append(need, st.SinkTopics...)
+		for _, t := range append(slices.Clone(st.SourceTopics), st.SinkTopics...) {
+			if _, ok := g.ManagedTopics[t]; !ok {
+				external = append(external, t)
+			}
+		}
+		for _, spec := range st.Stores {
+			if spec.Logged() {
+				internal[graph.ChangelogTopic(r.cfg.AppID, spec.Name())] = &internalTopic{kind: "changelog", spec: spec}
+			}
+		}
 	}
-	slices.Sort(need)
-	need = slices.Compact(need)
-	if err := r.createManaged(ctx); err != nil {
-		return err
+	slices.Sort(external)
+	external = slices.Compact(external)
+	all := slices.Concat(external, slices.Sorted(maps.Keys(internal)))
+	if len(all) == 0 {
+		return nil
 	}
-	td, err := r.listTopics(ctx, need...)
+	td, err := r.listTopics(ctx, all...)
 	if err != nil {
 		return err
 	}
-	var problems []string
-	for _, t := range need {
+	exists := func(t string) (kadm.TopicDetail, bool, error) {
 		d, ok := td[t]
 		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			return d, false, nil
+		}
+		return d, d.Err == nil, d.Err
+	}
+
+	var problems []string
+	for _, t := range external {
+		d, ok, err := exists(t)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("topic %q: %v", t, err))
+		case !ok:
 			problems = append(problems, fmt.Sprintf("topic %q does not exist: create it before starting the application", t))
+		default:
+			r.partitions[t] = int32(len(d.Partitions))
+		}
+	}
+	// Repartition topics first: sub-topologies read them, so changelog
+	// partition counts can depend on them. An existing one keeps its
+	// count.
+	for t, it := range internal {
+		if it.kind != "repartition" {
 			continue
 		}
-		if d.Err != nil {
-			problems = append(problems, fmt.Sprintf("topic %q: %v", t, d.Err))
-			continue
+		if d, ok, err := exists(t); err != nil {
+			problems = append(problems, fmt.Sprintf("repartition topic %q: %v", t, err))
+		} else if ok {
+			r.partitions[t] = int32(len(d.Partitions))
+		} else {
+			r.partitions[t] = it.partitions
 		}
-		r.partitions[t] = int32(len(d.Partitions))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
-	// Co-partitioning, and the changelogs of each sub-topology.
-	type want struct {
-		partitions int32
-		spec       *store.Spec
-	}
-	changelogs := map[string]want{}
+	// Co-partitioning, and the changelogs' partition counts.
 	for _, st := range g.Subtopologies {
 		var n int32 = -1
 		for _, t := range st.SourceTopics {
@@ -67,67 +115,83 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 		}
 		for _, spec := range st.Stores {
 			if spec.Logged() {
-				changelogs[graph.ChangelogTopic(r.cfg.AppID, spec.Name())] = want{n, spec}
+				internal[graph.ChangelogTopic(r.cfg.AppID, spec.Name())].partitions = n
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	var internal []string
-	for t := range changelogs {
-		internal = append(internal, t)
-	}
-	for _, p := range r.cfg.Policies {
-		if p.Action == DeadLetter && !slices.Contains(internal, p.Topic) {
-			internal = append(internal, p.Topic)
-		}
-	}
-	if len(internal) == 0 {
-		return nil
-	}
-	td, err = r.listTopics(ctx, internal...)
-	if err != nil {
-		return err
-	}
-	for _, t := range internal {
-		w, isChangelog := changelogs[t]
-		d, ok := td[t]
-		if ok && d.Err == nil {
-			r.partitions[t] = int32(len(d.Partitions))
-			if isChangelog && int32(len(d.Partitions)) != w.partitions {
-				problems = append(problems, fmt.Sprintf("changelog topic %q has %d partitions but its store's sources have %d: delete the changelog topic (its state is rebuilt from the sources only if you reprocess them) or restore the source partition count",
-					t, len(d.Partitions), w.partitions))
+	var create []string
+	for _, t := range slices.Sorted(maps.Keys(internal)) {
+		it := internal[t]
+		if it.kind == "repartition" {
+			if _, ok, _ := exists(t); !ok {
+				create = append(create, t)
 			}
 			continue
 		}
-		partitions, configs := int32(1), map[string]*string{}
-		if isChangelog {
-			partitions = w.partitions
+		d, ok, err := exists(t)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s topic %q: %v", it.kind, t, err))
+		case !ok:
+			create = append(create, t)
+		case it.kind == "changelog" && int32(len(d.Partitions)) != it.partitions:
+			problems = append(problems, fmt.Sprintf("changelog topic %q has %d partitions but its store's sources have %d: delete the changelog topic (its state is rebuilt from the sources only if you reprocess them) or restore the source partition count",
+				t, len(d.Partitions), it.partitions))
+		default:
+			r.partitions[t] = int32(len(d.Partitions))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s (no topic was created)", strings.Join(problems, "; "))
+	}
+
+	// Every check passed: create what is missing.
+	for _, t := range create {
+		it := internal[t]
+		configs := map[string]*string{}
+		if it.kind == "changelog" {
 			policy := "compact"
-			configs["cleanup.policy"] = &policy
-			if w.spec.Kind() == store.KindWindow {
+			if it.spec.Kind() == store.KindWindow {
 				policy = "compact,delete"
-				if ret, ok := w.spec.Retention(); ok {
+				if ret, ok := it.spec.Retention(); ok {
 					ms := strconv.FormatInt((ret + 24*time.Hour).Milliseconds(), 10)
 					configs["retention.ms"] = &ms
 				}
 			}
+			configs["cleanup.policy"] = &policy
 		}
-		resp, err := r.adm.CreateTopic(ctx, partitions, r.cfg.ReplicationFactor, configs, t)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			problems = append(problems, fmt.Sprintf("creating internal topic %q: %v", t, err))
+		resp, err := r.adm.CreateTopic(ctx, it.partitions, r.cfg.ReplicationFactor, configs, t)
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case err == nil:
+			r.log.Info("created internal topic", "topic", t, "kind", it.kind, "partitions", it.partitions)
+		case errors.Is(err, kerr.TopicAlreadyExists): // another instance was quicker
+		default:
+			problems = append(problems, fmt.Sprintf("creating %s topic %q: %v", it.kind, t, err))
 			continue
 		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			problems = append(problems, fmt.Sprintf("creating internal topic %q: %v", t, resp.Err))
-			continue
-		}
-		r.partitions[t] = partitions
-		r.log.Info("created internal topic", "topic", t, "partitions", partitions)
+		r.partitions[t] = it.partitions
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
+	}
+	return r.awaitTopics(ctx, create)
+}
+
+// awaitTopics waits until topics, created moments ago, are in the
+// metadata: a topic may be missing from it for a while after creation.
+func (r *Runtime) awaitTopics(ctx context.Context, topics []string) error {
+	for attempt := 0; len(topics) > 0; attempt++ {
+		td, err := r.listTopics(ctx, topics...)
+		if err == nil && td.Error() == nil {
+			return nil
+		}
+		if attempt == 50 || ctx.Err() != nil {
+			return fmt.Errorf("topics %v not visible after creation: %v", topics, errors.Join(err, td.Error(), ctx.Err()))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
 }
@@ -163,37 +227,4 @@ func (r *Runtime) partitionCount(topic string) (int32, error) {
 	r.partitions[topic] = int32(len(d.Partitions))
 	r.partMu.Unlock()
 	return int32(len(d.Partitions)), nil
-}
-
-// createManaged creates the missing repartition topics.
-func (r *Runtime) createManaged(ctx context.Context) error {
-	for t, n := range r.cfg.Topology.ManagedTopics {
-		resp, err := r.adm.CreateTopic(ctx, n, r.cfg.ReplicationFactor, nil, t)
-		if err == nil {
-			err = resp.Err
-		}
-		switch {
-		case err == nil:
-			r.log.Info("created repartition topic", "topic", t, "partitions", n)
-		case errors.Is(err, kerr.TopicAlreadyExists):
-		default:
-			return fmt.Errorf("creating repartition topic %q: %w", t, err)
-		}
-	}
-	// A topic created moments ago may be missing from metadata for a while.
-	for attempt := 0; len(r.cfg.Topology.ManagedTopics) > 0; attempt++ {
-		var topics []string
-		for t := range r.cfg.Topology.ManagedTopics {
-			topics = append(topics, t)
-		}
-		td, err := r.listTopics(ctx, topics...)
-		if err == nil && td.Error() == nil {
-			return nil
-		}
-		if attempt == 50 {
-			return fmt.Errorf("repartition topics %v not visible after creation: %v", topics, errors.Join(err, td.Error()))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil
 }
