@@ -254,8 +254,9 @@ func (a *App) setPolicy(stage graph.Stage, p ErrorPolicy) error {
 }
 
 // WithDeserializationErrors sets the policy for records whose key or value
-// cannot be decoded by the source's serdes (or whose timestamp extractor
-// fails).
+// cannot be decoded by the source's serdes, whose timestamp extractor
+// fails, or whose event time is outside the range kstreams represents
+// (1677-09-21 to 2262-04-11; see Source).
 func WithDeserializationErrors(p ErrorPolicy) Option {
 	return func(a *App) error { return a.setPolicy(graph.StageDeserialize, p) }
 }
@@ -303,6 +304,8 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 		return nil, errors.New("kstreams: NewApp: no brokers: pass kstreams.WithBrokers(\"host:9092\") for a Kafka cluster, " +
 			"or start an in-process cluster with embedded.NewCluster (package github.com/kstreams-go/kstreams/core/embedded) and pass its Brokers()")
 	}
+	// Fetched records get their exact timestamps, also past 2262.
+	a.cfg.KgoOpts = append([]kgo.Opt{kgo.WithHooks(exactTimestamps{})}, a.cfg.KgoOpts...)
 	rt, err := runtime.New(a.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kstreams: NewApp: %w", err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
+	"github.com/kstreams-go/kstreams/core/internal/kafkatime"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -35,7 +37,10 @@ func WithPartitioner[K, V any](fn func(r Record[K, V], key []byte, partitions in
 
 // Sink adds a terminal node writing parent's records to topic, encoding keys
 // and values with the given serdes. Timestamp and headers are written as the
-// record carries them.
+// record carries them; a zero timestamp is written as the time of
+// production. A timestamp outside 1677-09-21 to 2262-04-11, which
+// franz-go's producer cannot write, fails the record like an encoding error
+// (see WithProcessingErrors).
 func Sink[K, V any](parent Node[K, V], name, topic string, keys serde.Serde[K], values serde.Serde[V], opts ...SinkOption[K, V]) {
 	var cfg sinkConfig[K, V]
 	for _, o := range opts {
@@ -122,6 +127,12 @@ func (s *sinkNode[K, V]) receive(ctx context.Context, r Record[K, V]) error {
 
 // encode serializes r into a record carved from the slabs. Called with s.mu held.
 func (s *sinkNode[K, V]) encode(topic string, r Record[K, V]) (*kgo.Record, error) {
+	if !r.Timestamp.IsZero() && !kafkatime.InRange(r.Timestamp) {
+		// franz-go's producer takes the milliseconds from UnixNano, which
+		// overflows: the record would land at a wrong time.
+		return nil, fmt.Errorf("output for topic %s: record timestamp %s is outside the range franz-go's producer writes, %s to %s",
+			topic, r.Timestamp.UTC().Format(time.RFC3339Nano), kafkatime.Min.Format(time.RFC3339), kafkatime.Max.Format(time.RFC3339))
+	}
 	buf, err := s.keys.Serialize(s.scratch[:0], topic, r.Headers, r.Key)
 	if err != nil {
 		return nil, fmt.Errorf("serializing key for topic %s: %w", topic, err)

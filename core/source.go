@@ -19,7 +19,8 @@ type sourceConfig[K, V any] struct {
 
 // WithTimestampExtractor sets the source's event time from the deserialized
 // record (for example from a field of the value). The record passed in
-// carries the Kafka record timestamp. An error fails the record like a
+// carries the Kafka record timestamp. An error, or a time outside the range
+// kstreams represents (see Source), fails the record like a
 // deserialization error. Default: the Kafka record timestamp.
 func WithTimestampExtractor[K, V any](fn func(Record[K, V]) (time.Time, error)) SourceOption[K, V] {
 	return func(c *sourceConfig[K, V]) { c.extract = fn }
@@ -27,6 +28,20 @@ func WithTimestampExtractor[K, V any](fn func(Record[K, V]) (time.Time, error)) 
 
 // Source adds a node reading topics, decoding keys and values with the given
 // serdes. A source may read several topics; a topic is read by one source.
+//
+// A record's event time (its Kafka timestamp, or what the timestamp
+// extractor returns) must lie between 1677-09-21 and 2262-04-11: stream
+// time, windows and window stores keep instants as int64 nanoseconds since
+// 1970. A record outside that range fails at deserialization, with an
+// error naming its topic, partition, offset and timestamp, and is handled
+// by the deserialization error policy (see WithDeserializationErrors): by
+// default the application stops; with SkipOnError it is counted and
+// skipped; with DeadLetterOnError it is written to the dead-letter topic,
+// its exact timestamp in the header kstreams.source.timestamp (franz-go's
+// producer cannot write a record timestamp past 2262, so the dead letter's
+// own timestamp is not it). franz-go's consumer turns timestamps past 2262
+// into dates before 1970; kstreams reads them exactly, so such records are
+// neither processed at a wrong time nor lost.
 func Source[K, V any](b *Builder, name string, topics []string, keys serde.Serde[K], values serde.Serde[V], opts ...SourceOption[K, V]) Node[K, V] {
 	var cfg sourceConfig[K, V]
 	for _, o := range opts {
@@ -96,7 +111,12 @@ func (s *sourceNode[K, V]) decode(raw *kgo.Record) (Record[K, V], error) {
 		if err != nil {
 			return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("timestamp extractor: %w", err)}
 		}
+		if err := checkEventTime(ts); err != nil {
+			return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("timestamp extractor: %w", err)}
+		}
 		r.Timestamp = ts
+	} else if err := checkEventTime(r.Timestamp); err != nil {
+		return Record[K, V]{}, &graph.NodeError{Node: s.name, Stage: graph.StageDeserialize, Err: fmt.Errorf("record timestamp: %w", err)}
 	}
 	return r, nil
 }

@@ -21,7 +21,7 @@ func TestStartChecksEveryTopicBeforeCreatingAny(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		prep func(t *testing.T, brokers []string, in, out, appID string) // makes the start fail
-		want string                                                     // in Run's error
+		want string                                                      // in Run's error
 	}{
 		{"changelog with the wrong partition count", func(t *testing.T, brokers []string, in, out, appID string) {
 			createTopics(t, brokers, 2, in, out)
