@@ -6,6 +6,14 @@
 //	defer c.Close()
 //	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(c.Brokers()...), ...)
 //
+// Produce writes typed records (serde.Bytes for bytes), Read reads a
+// topic to its end and ReadAtLeast waits for an application's output, so
+// tests and examples need no Kafka client of their own:
+//
+//	err = embedded.Produce(ctx, c, "text", serde.String, serde.String,
+//		embedded.Record[string, string]{Key: "line-1", Value: "to be or not to be"})
+//	counts, err := embedded.ReadAtLeast(ctx, c, "word-counts", 6, serde.String, serde.Int64)
+//
 // kfake implements the Kafka protocol in memory. It is for development and
 // tests, not production: nothing is persisted, and it differs from Apache
 // Kafka in details. A production binary that never imports this package does
