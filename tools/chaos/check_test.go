@@ -206,9 +206,9 @@ func TestJudgeReplayAfterKill9(t *testing.T) {
 	t.Run("two kills", func(t *testing.T) {
 		tp := newTopics()
 		tp.in(0, "k", all...)
-		tp.outs(0, "k", 1, all[:3]...) // first owner, killed
+		tp.outs(0, "k", 1, all[:3]...)  // first owner, killed
 		tp.outs(0, "k", 2, all[1:4]...) // second: restored 1, killed after rank 4
-		tp.outs(0, "k", 4, all[2:]...) // third: restored 3, resumes at rank 3
+		tp.outs(0, "k", 4, all[2:]...)  // third: restored 3, resumes at rank 3
 		v := tp.judge(false)
 		mustPass(t, v)
 		if v.Replays != 2 {
