@@ -8,7 +8,9 @@
 // closes (emit-final), with its local start and end and the average power
 // over its real length, which a fixed 24-hour "day" would get wrong.
 //
-// It starts an in-process Kafka cluster, so it needs nothing installed:
+// It starts an in-process Kafka cluster, and writes the readings and reads
+// the windows with package embedded's Produce and ReadAtLeast, so it needs
+// nothing installed and no Kafka client of its own:
 //
 //	go run ./windowed
 package main
@@ -27,7 +29,6 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store/memory"
 	"github.com/kstreams-go/kstreams/core/window"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
@@ -127,33 +128,21 @@ func run() error {
 		return err
 	}
 	defer c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.ConsumeTopics(hourlyTopic, dailyTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 
 	// A reading of 0.25 kWh every 15 minutes (1 kW) from 22:00 on 28 March
 	// to 02:00 on 30 March, Berlin time, then one on 31 March that moves
 	// event time past the last window's end plus grace, so it closes.
-	var want int
+	var readings []embedded.Record[string, Reading]
 	from := time.Date(2026, 3, 28, 22, 0, 0, 0, berlin)
 	to := time.Date(2026, 3, 30, 2, 0, 0, 0, berlin)
-	produce := func(t time.Time) error {
-		v, _ := json.Marshal(Reading{Meter: "meter-1", Time: t, KWh: 0.25})
-		return cl.ProduceSync(ctx, &kgo.Record{Topic: readingsTopic, Key: []byte("meter-1"), Value: v}).FirstErr()
-	}
 	for t := from; t.Before(to); t = t.Add(15 * time.Minute) {
-		if err := produce(t); err != nil {
-			return fmt.Errorf("producing readings: %w", err)
-		}
+		readings = append(readings, embedded.Record[string, Reading]{Key: "meter-1", Value: Reading{Meter: "meter-1", Time: t, KWh: 0.25}})
 	}
-	if err := produce(time.Date(2026, 3, 31, 1, 0, 0, 0, berlin)); err != nil {
+	last := time.Date(2026, 3, 31, 1, 0, 0, 0, berlin)
+	readings = append(readings, embedded.Record[string, Reading]{Key: "meter-1", Value: Reading{Meter: "meter-1", Time: last, KWh: 0.25}})
+	if err := embedded.Produce(ctx, c, readingsTopic, serde.String, jsonSerde[Reading](), readings...); err != nil {
 		return fmt.Errorf("producing readings: %w", err)
 	}
-	// Closed windows: 2 + 23 + 2 hours, and 3 days.
-	want = 27 + 3
 
 	topo, err := Topology(berlin)
 	if err != nil {
@@ -168,40 +157,28 @@ func run() error {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(appCtx) }()
 
-	fmt.Println("windows of Europe/Berlin (local start and end), across the spring-forward of 29 March 2026:")
+	// Closed windows: 2 + 23 + 2 hours, and 3 days.
 	keys, values := window.KeySerde(serde.String), jsonSerde[Summary]()
-	for got := 0; got < want; {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			stop()
-			<-done
-			return fmt.Errorf("waiting for windows (%d of %d): %w", got, want, err)
-		}
-		var perr error
-		fs.EachRecord(func(r *kgo.Record) {
-			k, err := keys.Deserialize(r.Topic, r.Headers, r.Key)
-			if err != nil {
-				perr = err
-				return
-			}
-			s, err := values.Deserialize(r.Topic, r.Headers, r.Value)
-			if err != nil {
-				perr = err
-				return
-			}
-			kind := "hour"
-			if r.Topic == dailyTopic {
-				kind = "day "
-			}
-			fmt.Printf("%s %s  %s → %s  %5.2f h  %3d readings  %6.2f kWh  avg %.2f kW\n", kind, k.Key,
+	hours, err := embedded.ReadAtLeast(ctx, c, hourlyTopic, 27, keys, values)
+	if err != nil {
+		stop()
+		return errors.Join(fmt.Errorf("waiting for the hourly windows: %w", err), <-done)
+	}
+	days, err := embedded.ReadAtLeast(ctx, c, dailyTopic, 3, keys, values)
+	if err != nil {
+		stop()
+		return errors.Join(fmt.Errorf("waiting for the daily windows: %w", err), <-done)
+	}
+	fmt.Println("windows of Europe/Berlin (local start and end), across the spring-forward of 29 March 2026:")
+	for _, out := range []struct {
+		kind    string
+		windows []embedded.Record[window.Key[string], Summary]
+	}{{"hour", hours}, {"day ", days}} {
+		for _, r := range out.windows {
+			k, s := r.Key, r.Value
+			fmt.Printf("%s %s  %s → %s  %5.2f h  %3d readings  %6.2f kWh  avg %.2f kW\n", out.kind, k.Key,
 				k.Window.Start.In(berlin).Format("2006-01-02 15:04 MST"), k.Window.End.In(berlin).Format("2006-01-02 15:04 MST"),
 				s.Hours, s.Readings, s.KWh, s.AvgKW)
-			got++
-		})
-		if perr != nil {
-			stop()
-			<-done
-			return perr
 		}
 	}
 	stop()
