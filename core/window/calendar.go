@@ -23,19 +23,37 @@ import (
 //   - a day whose midnight occurs twice (clocks fall back from 01:00 to
 //     00:00) starts at the first one; when clocks fall back from 24:00 to
 //     23:00 (America/Santiago), the repeated hour belongs to the earlier day;
-//   - an hourly window whose hour is repeated by a fall-back covers both
-//     occurrences (two hours long); one whose hour is skipped does not
-//     exist.
+//   - when clocks fall back, the wall-clock times between the new reading
+//     and the old one happen twice. An instant belongs to the window in
+//     progress, and a window lasts until the clock first reads the start
+//     of the next one; so the window in progress when clocks fall back
+//     also covers the repeated times after it, including those that read
+//     as an earlier window's. Where clocks fall back by one hour at the top
+//     of an hour, the hourly window of the repeated hour covers both of its
+//     occurrences (two hours long). Antarctica/Troll falls back by two
+//     hours, from 03:00 to 01:00: there the window of hour 02 covers 02:00
+//     to 03:00 and then 01:00 to 03:00 again (three hours long), and the
+//     window of hour 01 only the first 01:00 to 02:00 (one hour);
+//   - a window all of whose wall-clock times are skipped by a
+//     spring-forward (hour 02 where clocks jump from 02:00 to 03:00) has no
+//     instant: WindowAt never returns it, and Window returns it empty
+//     (Start equals End).
+//
+// StartAt moves where windows start on the wall clock: a trading day from
+// 18:00 to 18:00, a week from Sunday 18:00, a month from the 15th; the
+// rules above hold for the moved starts (the 18:00-to-18:00 day holding a
+// spring-forward by an hour is 23 hours long).
 //
 // Window bounds are in the zone (Window.Start.Location() is it).
 type CalendarWindows struct {
-	unit  calUnit
-	n     int
-	loc   *time.Location
-	first time.Weekday
-	grace time.Duration
-	max   time.Duration
-	err   error
+	unit   calUnit
+	n      int
+	loc    *time.Location
+	first  time.Weekday
+	offset time.Duration // wall-clock start of a window after its label
+	grace  time.Duration
+	max    time.Duration
+	err    error
 }
 
 type calUnit uint8
@@ -102,6 +120,53 @@ func (w CalendarWindows) Grace(d time.Duration) CalendarWindows {
 	return w
 }
 
+// StartAt returns w with every window starting d later on the wall clock
+// (earlier, for a negative d) than its calendar unit does: the window
+// labelled L (see Window) covers the wall-clock times from L+d to the next
+// label+d. The shift is in wall-clock time, so windows stay exact across
+// daylight-saving changes. For example, in loc:
+//
+//	Days(loc).StartAt(18 * time.Hour)               // 18:00 to 18:00, labelled by the date they start on
+//	Days(loc).StartAt(-6 * time.Hour)               // 18:00 to 18:00, labelled by the date they end on
+//	Weeks(loc, time.Sunday).StartAt(18 * time.Hour) // Sunday 18:00 to Sunday 18:00
+//	Months(loc).StartAt(14 * 24 * time.Hour)        // the 15th 00:00 to the 15th 00:00
+//	Hours(8, loc).StartAt(6 * time.Hour)            // 06:00-14:00, 14:00-22:00, 22:00-06:00
+//
+// d is a whole number of seconds, shorter than the shortest window of the
+// unit: n hours for Hours(n, loc), 24 hours for days, 7 days for weeks, 28
+// days for months (so a month starts on day 1 to 28), 365 days for years.
+// A start the clocks skip (02:30 where they jump from 02:00 to 03:00) is
+// the instant of the jump.
+func (w CalendarWindows) StartAt(d time.Duration) CalendarWindows {
+	w.offset = d
+	if w.err == nil {
+		switch limit := w.shortest(); {
+		case d <= -limit || d >= limit:
+			w.err = fmt.Errorf("window: calendar windows of %s must start less than %v from their label, got %v", w.unitName(), limit, d)
+		case d%time.Second != 0:
+			w.err = fmt.Errorf("window: calendar windows must start a whole number of seconds from their label, got %v", d)
+		}
+	}
+	return w
+}
+
+// shortest is the shortest wall-clock span of a window.
+func (w CalendarWindows) shortest() time.Duration {
+	const day = 24 * time.Hour
+	switch w.unit {
+	case unitHours:
+		return time.Duration(w.n) * time.Hour
+	case unitDays:
+		return day
+	case unitWeeks:
+		return 7 * day
+	case unitMonths:
+		return 28 * day
+	default:
+		return 365 * day
+	}
+}
+
 // Location returns the windows' time zone.
 func (w CalendarWindows) Location() *time.Location { return w.loc }
 
@@ -124,20 +189,29 @@ func (w CalendarWindows) String() string {
 	if w.loc != nil {
 		name = w.loc.String()
 	}
-	var unit string
-	switch w.unit {
-	case unitHours:
-		unit = fmt.Sprintf("%d hours", w.n)
-	case unitDays:
-		unit = "days"
-	case unitWeeks:
-		unit = "weeks from " + w.first.String()
-	case unitMonths:
-		unit = "months"
-	case unitYears:
-		unit = "years"
+	unit := w.unitName()
+	if w.offset > 0 {
+		unit += " starting +" + w.offset.String()
+	} else if w.offset < 0 {
+		unit += " starting " + w.offset.String()
 	}
 	return fmt.Sprintf("calendar(%s in %s, grace %v)", unit, name, w.grace)
+}
+
+func (w CalendarWindows) unitName() string {
+	switch w.unit {
+	case unitHours:
+		return fmt.Sprintf("%d hours", w.n)
+	case unitDays:
+		return "days"
+	case unitWeeks:
+		return "weeks from " + w.first.String()
+	case unitMonths:
+		return "months"
+	case unitYears:
+		return "years"
+	}
+	return "?"
 }
 
 // nominalMax is the longest wall-clock span of a window.
@@ -194,6 +268,12 @@ func (w CalendarWindows) next(lo time.Time) time.Time {
 	}
 }
 
+// reach returns the first instant at which the wall clock reads the start
+// of the window labelled label, or later.
+func (w CalendarWindows) reach(label time.Time) time.Time {
+	return firstReach(w.loc, label.Add(w.offset))
+}
+
 // WindowAt returns the window that contains t.
 func (w CalendarWindows) WindowAt(t time.Time) Window {
 	if w.err != nil {
@@ -201,23 +281,40 @@ func (w CalendarWindows) WindowAt(t time.Time) Window {
 	}
 	local := t.In(w.loc)
 	wall := time.Date(local.Year(), local.Month(), local.Day(), local.Hour(), local.Minute(), local.Second(), local.Nanosecond(), time.UTC)
-	lo, hi := w.label(wall)
-	start, end := firstReach(w.loc, lo), firstReach(w.loc, hi)
-	// The wall clock reading t is within [lo, hi), so the clock reached lo
-	// at t or earlier. It may also have reached hi before t and then been
-	// set back below it (a fall-back across a window boundary): then t
-	// belongs to a later window.
+	lo, hi := w.label(wall.Add(-w.offset))
+	start, end := w.reach(lo), w.reach(hi)
+	// The wall clock reading t is within [lo, hi) shifted by the offset,
+	// so the clock reached the window's start at t or earlier. It may also
+	// have reached the next start before t and then been set back below it
+	// (a fall-back across a window boundary): then t belongs to a later
+	// window.
 	for !t.Before(end) {
 		lo, hi = hi, w.next(hi)
-		start, end = end, firstReach(w.loc, hi)
+		start, end = end, w.reach(hi)
 	}
 	return Window{Start: start.In(w.loc), End: end.In(w.loc)}
+}
+
+// WindowsAt implements Windows: the one window that contains t (none for
+// an invalid definition).
+func (w CalendarWindows) WindowsAt(t time.Time) []Window {
+	return w.AppendWindowsAt(nil, t)
+}
+
+// AppendWindowsAt appends the window that contains t to dst and returns
+// the extended slice.
+func (w CalendarWindows) AppendWindowsAt(dst []Window, t time.Time) []Window {
+	if w.err != nil {
+		return dst
+	}
+	return append(dst, w.WindowAt(t))
 }
 
 // Window returns the window labelled by the local date and hour of label's
 // fields (its location is ignored): Days(loc).Window(time.Date(2026, 3, 29,
 // 0, 0, 0, 0, time.UTC)) is 29 March 2026 in loc. Fields below the window's
-// unit are ignored. For a label whose whole window is skipped by a
+// unit are ignored. With StartAt(d), the window labelled L starts at L+d
+// on the wall clock. For a label whose whole window is skipped by a
 // spring-forward (an hour in Hours(1, loc)), Start equals End.
 func (w CalendarWindows) Window(label time.Time) Window {
 	if w.err != nil {
@@ -225,7 +322,7 @@ func (w CalendarWindows) Window(label time.Time) Window {
 	}
 	wall := time.Date(label.Year(), label.Month(), label.Day(), label.Hour(), 0, 0, 0, time.UTC)
 	lo, hi := w.label(wall)
-	return Window{Start: firstReach(w.loc, lo).In(w.loc), End: firstReach(w.loc, hi).In(w.loc)}
+	return Window{Start: w.reach(lo).In(w.loc), End: w.reach(hi).In(w.loc)}
 }
 
 // firstReach returns the first instant at which the wall clock of loc reads

@@ -9,11 +9,16 @@
 //   - Hours(n, loc), Days(loc), Weeks(loc, first), Months(loc), Years(loc):
 //     calendar windows on the wall clock of a time zone, exact across
 //     daylight-saving changes (a day may be 23 or 25 hours, or start at
-//     01:00 where midnight does not exist); see CalendarWindows.
+//     01:00 where midnight does not exist); see CalendarWindows. StartAt
+//     moves their start on the wall clock: Days(loc).StartAt(18*time.Hour)
+//     are trading days from 18:00 to 18:00.
 //   - Sliding(maxDifference): Kafka Streams' sliding windows, one per
 //     distinct set of records within the difference of each other.
 //   - Session(gap): sessions of activity separated by gaps, merged when a
 //     record bridges two.
+//
+// Every definition but sessions is a Windows, which says which windows
+// contain an instant (WindowsAt).
 //
 // Each takes a grace period (Grace): a window accepts out-of-order records
 // until stream time (the greatest timestamp of the records the aggregation

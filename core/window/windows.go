@@ -24,6 +24,12 @@ type Windows interface {
 	Validate() error
 	// String describes the definition.
 	String() string
+	// WindowsAt returns the windows that contain t, by start time: one
+	// for tumbling and calendar windows, size/advance for hopping windows.
+	// Sliding windows exist only where records make them; for them it
+	// returns the one window every record at t belongs to, [t-d, t] (see
+	// SlidingWindows.WindowsAt). It returns none for an invalid definition.
+	WindowsAt(t time.Time) []Window
 
 	// retention is the store retention the definition needs.
 	retention() time.Duration
@@ -112,7 +118,8 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// WindowsAt returns the windows that contain t, by start time, in UTC.
+// WindowsAt implements Windows: the windows that contain t, by start
+// time, in UTC.
 func (w FixedWindows) WindowsAt(t time.Time) []Window {
 	return w.AppendWindowsAt(nil, t)
 }
@@ -184,6 +191,24 @@ func (w SlidingWindows) Validate() error { return w.err }
 // that ended up to one time difference before it, so windows are read until
 // twice the difference (plus grace) after their start.
 func (w SlidingWindows) retention() time.Duration { return 2*w.diff + w.grace + 2*closeSlack }
+
+// WindowsAt implements Windows. Sliding windows depend on the records:
+// the windows that exist and contain t are those of records within the
+// time difference d of t. The one that contains t whatever the records is
+// the window ending at t, [t-d, t], which a record at t creates (or
+// updates): WindowsAt returns it, in UTC.
+func (w SlidingWindows) WindowsAt(t time.Time) []Window {
+	return w.AppendWindowsAt(nil, t)
+}
+
+// AppendWindowsAt appends the window that WindowsAt returns to dst and
+// returns the extended slice.
+func (w SlidingWindows) AppendWindowsAt(dst []Window, t time.Time) []Window {
+	if w.err != nil {
+		return dst
+	}
+	return append(dst, Window{Start: t.Add(-w.diff).UTC(), End: t.UTC()})
+}
 
 // String implements Windows.
 func (w SlidingWindows) String() string {
