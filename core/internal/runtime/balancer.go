@@ -422,22 +422,31 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 			}
 		}
 	}
-	b.report(groups, subsOf, members, unassigned)
+	var lost []string // topics with partitions no member runs
+	lostTasks := 0
+	for g, count := range unassigned {
+		lost = append(lost, groups[g]...)
+		lostTasks += count
+	}
+	// Topics members subscribe to that no sub-topology reads (only members
+	// without a subscription can bring them) are not assigned either.
+	for t, count := range topics {
+		if _, ok := groupOf[t]; !ok {
+			lost = append(lost, t)
+			lostTasks += int(count)
+		}
+	}
+	b.report(lost, lostTasks, subsOf, members)
 	plan.AdjustCooperative(cb)
 	return plan
 }
 
-// report logs the groups no member can run, loudly: their records wait in
-// Kafka, unprocessed, until a member that runs them joins.
-func (b *taskBalancer) report(groups [][]string, subsOf [][][]string, members []kmsg.JoinGroupResponseMember, unassigned map[int]int) {
-	if len(unassigned) == 0 {
+// report logs the topics whose partitions no member can run, loudly:
+// their records wait in Kafka, unprocessed, until a member that runs them
+// joins.
+func (b *taskBalancer) report(topics []string, tasks int, subsOf [][][]string, members []kmsg.JoinGroupResponseMember) {
+	if len(topics) == 0 {
 		return
-	}
-	var topics []string
-	partitions := 0
-	for g, n := range unassigned {
-		topics = append(topics, groups[g]...)
-		partitions += n
 	}
 	slices.Sort(topics)
 	var announced []string
@@ -449,5 +458,5 @@ func (b *taskBalancer) report(groups [][]string, subsOf [][][]string, members []
 		announced = append(announced, members[i].MemberID+": "+strings.Join(s, " "))
 	}
 	b.log.Warn("kstreams balancer: partitions of these topics are NOT ASSIGNED: no member of the group runs a topology that reads all the topics they are co-partitioned with; their records wait unprocessed (and uncommitted) until such a member joins. Did the grouping of topics into sub-topologies change in a rolling upgrade?",
-		"topics", topics, "tasks", partitions, "members", announced)
+		"topics", topics, "tasks", tasks, "members", announced)
 }

@@ -286,6 +286,7 @@ func TestBalancerUnrunnableTopicsAreLogged(t *testing.T) {
 	// Once the members agree, nothing is logged.
 	buf.Reset()
 	members[1].subs = members[0].subs
+	delete(topics, "c") // nobody subscribes to it any more
 	plan, err = balance(t, newTaskBalancer(topologyOf(members[0].subs)).withLogger(log), members, topics)
 	if err != nil {
 		t.Fatal(err)
@@ -389,17 +390,22 @@ func TestBalancerLegacyMembers(t *testing.T) {
 	newSubs := [][]string{{"a"}, {"n"}}
 	members := []testMember{
 		{id: "legacy-same", subs: newSubs, legacy: true},
-		{id: "legacy-old", subs: [][]string{{"a"}}, legacy: true},
+		{id: "legacy-old", subs: [][]string{{"a"}, {"x"}}, legacy: true}, // x: a topic the leader does not know
 		{id: "new", subs: newSubs},
 	}
-	topics := map[string]int32{"a": 3, "n": 6}
-	plan, err := balance(t, newTaskBalancer(topologyOf(newSubs)), members, topics)
+	topics := map[string]int32{"a": 3, "n": 6, "x": 2}
+	log, buf := captureLog()
+	plan, err := balance(t, newTaskBalancer(topologyOf(newSubs)).withLogger(log), members, topics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	owners := checkPlan(t, members, plan)
 	if len(owners["a"]) != 3 || len(owners["n"]) != 6 || countOf(plan, "legacy-old", "n") != 0 || countOf(plan, "legacy-same", "n") == 0 {
 		t.Errorf("plan %v", plan)
+	}
+	// The leader cannot tell what x is co-partitioned with: not assigned, and said.
+	if len(owners["x"]) != 0 || !strings.Contains(buf.String(), "NOT ASSIGNED") || !strings.Contains(buf.String(), "topics=[x]") || !strings.Contains(buf.String(), "tasks=2") {
+		t.Errorf("x: owners %v; log:\n%s", owners["x"], buf.String())
 	}
 }
 
