@@ -15,6 +15,7 @@ import (
 // (sources, error messages, dead letters) see the timestamp in the topic.
 type exactTimestamps struct{}
 
+// OnFetchRecordBuffered implements kgo.HookFetchRecordBuffered.
 func (exactTimestamps) OnFetchRecordBuffered(r *kgo.Record) {
 	if t := kafkatime.Exact(r.Timestamp); !t.Equal(r.Timestamp) {
 		r.Timestamp = t
