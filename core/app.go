@@ -115,7 +115,7 @@ func WithSessionTimeout(d time.Duration) Option {
 		if d <= 0 {
 			return fmt.Errorf("session timeout must be positive, got %v", d)
 		}
-		a.cfg.KgoOpts = append(a.cfg.KgoOpts, kgo.SessionTimeout(d), kgo.HeartbeatInterval(min(3*time.Second, d/3)))
+		a.cfg.SessionTimeout = d
 		return nil
 	}
 }
@@ -133,6 +133,37 @@ func WithRebalanceTimeout(d time.Duration) Option {
 		a.cfg.KgoOpts = append(a.cfg.KgoOpts, kgo.RebalanceTimeout(d))
 		return nil
 	}
+}
+
+// WithTransactions makes every commit a Kafka transaction, so that the
+// brokers, not only the instance, fence a stale owner of a task: all that
+// an instance produced since its last commit (outputs, changelog records,
+// dead letters) and its input offsets commit together, with the consumer
+// group's generation (KIP-447). An instance that lost its tasks cannot
+// commit: its transaction aborts and nothing it wrote becomes visible.
+//
+// For a topology that reads from and writes to Kafka only, this is
+// exactly-once processing: every input record's outputs and state changes
+// are visible once, to consumers reading with isolation level
+// read_committed (kgo.FetchIsolationLevel(kgo.ReadCommitted())); inputs and
+// restores read that way. It does not cover effects outside Kafka: calls
+// a processor makes to other systems happen again when a transaction
+// aborts and its records are processed again.
+//
+// The costs: outputs become visible only when their transaction commits
+// (every commit interval); a commit holds new processor calls until those
+// running return (up to 2s; a processor that takes longer delays the
+// commit to a later round); a rebalance that takes tasks from an instance,
+// a membership lease that runs out, or a failed commit aborts its
+// transaction, and the instance then restores all its tasks from their
+// changelogs; and an instance cut off from the brokers for longer than the
+// transaction timeout (the session timeout, see WithSessionTimeout) finds
+// its producer fenced and stops with an error, for its supervisor to
+// restart it. Needs Kafka 2.5 or later. With a state directory, the
+// instance keeps its transactional id there, so that after a crash its
+// open transaction is aborted as soon as it restarts.
+func WithTransactions() Option {
+	return func(a *App) error { a.cfg.Transactions = true; return nil }
 }
 
 // WithReplicationFactor sets the replication factor of the internal topics

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -129,14 +132,75 @@ func (c *fencedCounter) Close() error { return nil }
 // last count of every key equals its number of inputs (no stale count
 // landed last), and the outputs name every input.
 func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
+	eachMode(t, testRevokeWhileRecordRuns)
+}
+
+// eachMode runs test in the default mode and with transactions.
+func eachMode(t *testing.T, test func(t *testing.T, txn bool)) {
+	t.Run("at-least-once", func(t *testing.T) { test(t, false) })
+	t.Run("transactions", func(t *testing.T) { test(t, true) })
+}
+
+// modeOptions returns the options of the mode.
+func modeOptions(txn bool) []kstreams.Option {
+	var opts []kstreams.Option
+	if os.Getenv("KSTREAMS_TEST_LOG") != "" {
+		opts = append(opts, kstreams.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	if os.Getenv("KSTREAMS_TEST_LOG") == "kgo" {
+		opts = append(opts, kstreams.WithKgoOptions(kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil))))
+	}
+	if txn {
+		opts = append(opts, kstreams.WithTransactions())
+	}
+	return opts
+}
+
+// collectMode collects topic as a consumer of the mode would read it: with
+// transactions, only what they committed.
+func collectMode(t *testing.T, brokers []string, topic string, txn bool) *collector {
+	if !txn {
+		return collect(t, brokers, topic)
+	}
+	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &collector{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			c.mu.Lock()
+			c.records = append(c.records, fs.Records()...)
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-c.done })
+	return c
+}
+
+// checkNoDuplicates fails if an input's output was committed twice: with
+// transactions, every input's effects are visible once.
+func checkNoDuplicates(t *testing.T, outs []fencedOutput) {
+	t.Helper()
+	seen := map[string]int{}
+	for i, o := range outs {
+		if at, dup := seen[o.ID]; dup {
+			t.Errorf("output %d (%s) duplicates output %d: a committed transaction holds an input's output twice", i, o.ID, at)
+		}
+		seen[o.ID] = i
+	}
+}
+
+func testRevokeWhileRecordRuns(t *testing.T, txn bool) {
 	brokers := testBrokers(t)
 	const parts = 4
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, parts, in)
 	createTopics(t, brokers, 1, out) // one partition: one order of all writes
 	producer := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	results := collect(t, brokers, out)
-	changelog := collect(t, brokers, appID+"-counts-changelog")
+	results := collectMode(t, brokers, out, txn)
+	changelog := collectMode(t, brokers, appID+"-counts-changelog", txn)
 
 	inputs := map[string]int{} // key -> records
 	ids := map[string]bool{}
@@ -161,8 +225,8 @@ func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
 	send(0)
 	send(1)
 
-	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
-		kstreams.WithCommitInterval(200 * time.Millisecond)}
+	opts := append([]kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(200 * time.Millisecond)}, modeOptions(txn)...)
 	bl := newBlocker()
 	a := startApp(t, fencingTopology(t, in, out, "A", bl, 0), opts...)
 	waitFor(t, 30*time.Second, "A's block records to be stuck", func() bool { return bl.blocked.Load() == parts })
@@ -178,12 +242,15 @@ func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
 		return m
 	}
 	waitFor(t, 60*time.Second, "B to process the partitions it took over", func() bool {
-		return len(movedTo()) > 0 && a.app.Stats().Tasks+b.app.Stats().Tasks == parts && a.app.Stats().Tasks < parts
+		// (With transactions, A's kept tasks wait for their stuck records
+		// too: the revoke aborted their transaction, and they are rebuilt
+		// once the records return.)
+		return len(movedTo()) > 0 && b.app.Stats().Tasks > 0 && a.app.Stats().Tasks < parts
 	})
 	send(2)
 	moved := movedTo()
 	close(bl.release)
-	waitFor(t, 30*time.Second, "A's stuck records to return", func() bool { return bl.returned.Load() == parts })
+	waitFor(t, 30*time.Second, "A's stuck records to return", func() bool { return bl.returned.Load() >= parts })
 	bl.mu.Lock()
 	for p, err := range bl.errs {
 		if moved[p] && !errors.Is(err, kstreams.ErrNotOwner) {
@@ -213,6 +280,9 @@ func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
 		return len(lastCounts(changelog.snapshot())) == len(inputs)
 	})
 	checkFencedOutputs(t, decodeFenced(t, results.snapshot()), moved)
+	if txn {
+		checkNoDuplicates(t, decodeFenced(t, results.snapshot()))
+	}
 	last := lastCounts(changelog.snapshot())
 	for key, n := range inputs {
 		if last[key] != int64(n) {
@@ -329,13 +399,17 @@ func checkCounts(t *testing.T, inputs map[string]int, outs []fencedOutput, chang
 // of A for a partition may land after B's for it, no count may go back in
 // the changelog or fall below its inputs, and every input is in the output.
 func TestNetworkPartitionIsFenced(t *testing.T) {
+	eachMode(t, testNetworkPartition)
+}
+
+func testNetworkPartition(t *testing.T, txn bool) {
 	brokers := testBrokers(t)
 	const parts = 4
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, parts, in)
 	createTopics(t, brokers, 1, out)
-	results := collect(t, brokers, out)
-	changelog := collect(t, brokers, appID+"-counts-changelog")
+	results := collectMode(t, brokers, out, txn)
+	changelog := collectMode(t, brokers, appID+"-counts-changelog", txn)
 	proxy, err := faultproxy.New(brokers)
 	if err != nil {
 		t.Fatal(err)
@@ -383,9 +457,10 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	// heartbeat's retries give up, a session timeout after the first failed
 	// one, so 1-2 s after the coordinator expired it and B took over.
 	opts := func(instance string, brokers []string, heartbeat time.Duration) []kstreams.Option {
-		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		return append([]kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 			kstreams.WithCommitInterval(200 * time.Millisecond),
-			kstreams.WithSessionTimeout(6 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))}
+			kstreams.WithSessionTimeout(6 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(heartbeat), kgo.ClientID(instance))},
+			modeOptions(txn)...)
 	}
 	// A is slower than the flow: it always has records to process, so it
 	// produces while cut off.
@@ -425,7 +500,23 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	// keepalive leaves them): A reconnects and retries at once.
 	proxy.Blackhole(false)
 	proxy.Cut()
-	waitFor(t, 60*time.Second, "A to own tasks again", func() bool { return a.app.Stats().Tasks > 0 })
+	waitFor(t, 90*time.Second, "A to own tasks again", func() bool {
+		select {
+		case err := <-a.err:
+			a.err <- err
+			if txn && producerFenced(err) {
+				// Its transaction outlived the transaction timeout while
+				// it was cut off: the instance stops, and a supervisor
+				// restarts it.
+				t.Logf("A stopped: %v; restarting it", err)
+				a = startApp(t, fencingTopology(t, in, out, "A", nil, 50*time.Millisecond), opts("A", proxy.Addrs(), 2*time.Second)...)
+				return false
+			}
+			t.Fatalf("A stopped: %v", err)
+		default:
+		}
+		return a.app.Stats().Tasks > 0
+	})
 	close(stopFlow)
 	<-flowDone
 	mu.Lock()
@@ -443,8 +534,10 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 		return true
 	})
 	for _, x := range []*runningApp{a, b} {
-		if err := x.stop(t); err != nil {
+		if err := x.stop(t); err != nil && !(txn && producerFenced(err)) {
 			t.Fatal(err)
+		} else if err != nil {
+			t.Logf("an instance stopped: %v", err)
 		}
 	}
 	waitFor(t, 30*time.Second, "the changelog to hold every key", func() bool {
@@ -453,6 +546,9 @@ func TestNetworkPartitionIsFenced(t *testing.T) {
 	outs := decodeFenced(t, results.snapshot())
 	checkOwnerBlocks(t, outs)
 	checkCounts(t, inputs, outs, changelog.snapshot())
+	if txn {
+		checkNoDuplicates(t, outs)
+	}
 	t.Logf("%d inputs, %d outputs, proxy: %+v", len(ids), len(outs), proxy.Stats())
 }
 
@@ -472,4 +568,12 @@ func TestSessionAndRebalanceTimeoutOptions(t *testing.T) {
 		kstreams.WithSessionTimeout(10*time.Second), kstreams.WithRebalanceTimeout(30*time.Second)); err != nil {
 		t.Errorf("NewApp with valid timeouts: %v", err)
 	}
+}
+
+// producerFenced reports whether err is an instance stopping because its
+// transactional producer was fenced (its transaction outlived the
+// transaction timeout while it was cut off): documented, and a supervisor
+// restarts it.
+func producerFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
 }

@@ -256,6 +256,9 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 		defer cancel()
 	}
 	logStart, end, err := r.offsetRange(ctx, p.Topic, p.Partition)
+	if err == nil && r.txn != nil {
+		end, err = r.stableEnd(ctx, p, end)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -283,6 +286,7 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 		// Transaction markers take offsets too: seeing them is how the
 		// restore reaches an end that is a marker.
 		kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(r.isolation()),
 	)...)
 	if err != nil {
 		return 0, fmt.Errorf("restore client for %s: %w", p.Topic, err)
@@ -422,4 +426,37 @@ func (ts *taskState) changelogOf(name string) *changelogBackend {
 		}
 	}
 	panic("kstreams: no changelog for store " + name) // stateDirs lists logged stores only
+}
+
+// isolation is what restores and inputs read: with transactions, only what
+// they committed.
+func (r *Runtime) isolation() kgo.IsolationLevel {
+	if r.cfg.Transactions {
+		return kgo.ReadCommitted()
+	}
+	return kgo.ReadUncommitted()
+}
+
+// stableEnd returns where a restore of a transactional changelog ends: the
+// last stable offset once it reached hw, the end when the restore began.
+// A transaction still open below hw (a stale owner's, say) holds the last
+// stable offset back; records committed after it are part of the state, so
+// the restore waits for that transaction to end (commit, abort, or time
+// out: at most the transaction timeout).
+func (r *Runtime) stableEnd(ctx context.Context, p RestoreProgress, hw int64) (int64, error) {
+	for waited := false; ; waited = true {
+		lso, err := r.listOffset(ctx, p.Topic, p.Partition, r.adm.ListCommittedOffsets)
+		if err != nil || lso >= hw {
+			return lso, err
+		}
+		if !waited {
+			r.log.Info("a transaction is open in the changelog; waiting for it to end before restoring",
+				"store", p.Store, "task", p.Task, "changelog", p.Topic, "partition", p.Partition, "stable", lso, "end", hw)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

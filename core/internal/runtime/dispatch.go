@@ -253,7 +253,10 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 	if ts.sub.Batch == nil {
 		// A record of a fenced task does not complete, whatever its error
 		// (its writes were refused): see completion.release.
-		if err := ts.t.Process(ctx, items[0].rec); err != nil && !ts.stopped.Load() {
+		r.enterProcess(ts)
+		err := ts.t.Process(ctx, items[0].rec)
+		r.exitProcess(ts)
+		if err != nil && !ts.stopped.Load() {
 			if ferr := r.handleRecordError(ctx, items[0].rec, err); ferr != nil {
 				r.abandon(c, ferr)
 				return
@@ -267,7 +270,9 @@ func (r *Runtime) runItems(ts *taskState, items []item) {
 		recs[i] = it.rec
 	}
 	for len(recs) > 0 {
+		r.enterProcess(ts)
 		err := ts.t.ProcessBatch(ctx, recs)
+		r.exitProcess(ts)
 		if err == nil || ts.stopped.Load() {
 			break
 		}
@@ -372,7 +377,7 @@ func (r *Runtime) dispatchPartition(ts *taskState, p kgo.FetchTopicPartition) {
 func (r *Runtime) maybePause(ts *taskState, tr *partTracker, p kgo.FetchTopicPartition) {
 	if !ts.paused[p.Topic] && (tr.inFlight() >= r.cfg.MaxInFlight || r.inFlight() >= r.cfg.MaxInFlightTotal) {
 		ts.paused[p.Topic] = true
-		r.pausedCount++
+		r.pausedCount.Add(1)
 		r.cl.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
 	}
 }
@@ -667,7 +672,9 @@ func (r *Runtime) segmentWorker(seg *segment) {
 		}
 		last = time.Since(start)
 		rec := seg.items[i].rec
+		r.enterProcess(ts)
 		err := ts.t.Process(ctx, rec)
+		r.exitProcess(ts)
 		switch {
 		case ts.stopped.Load():
 			seg.failedAt.Store(i) // fenced while it ran: its writes may have been refused
@@ -732,14 +739,14 @@ func (ts *taskState) observe(d time.Duration, n int64, slow time.Duration) {
 // records fell below half the partition's bound, while the application's
 // are below half its bound.
 func (r *Runtime) resumeDrained() {
-	if r.pausedCount == 0 || r.inFlight() >= r.cfg.MaxInFlightTotal/2 {
+	if r.pausedCount.Load() == 0 || r.inFlight() >= r.cfg.MaxInFlightTotal/2 {
 		return
 	}
 	for _, ts := range r.tasks {
 		for topic, paused := range ts.paused {
 			if paused && ts.trackers[topic].inFlight() < r.cfg.MaxInFlight/2 {
 				ts.paused[topic] = false
-				r.pausedCount--
+				r.pausedCount.Add(-1)
 				r.cl.ResumeFetchPartitions(map[string][]int32{topic: {ts.t.ID().Partition}})
 			}
 		}

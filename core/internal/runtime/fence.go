@@ -132,6 +132,10 @@ func unacked(tasks []*taskState) int64 {
 // abortProduce fails every buffered record of the instance, waiting for the
 // requests in flight until deadline, then abandoning them.
 func (r *Runtime) abortProduce(deadline time.Time) {
+	if r.txn != nil {
+		r.abortProduceTxn(deadline)
+		return
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := r.cl.AbortBufferedRecords(ctx); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -121,7 +123,7 @@ func (r *Runtime) watchLease(ctx context.Context) {
 				"tasks", len(*tasks))
 			for _, ts := range *tasks {
 				ts.orphaned.Store(true)
-				ts.fence(100*time.Millisecond, r.cl.UnsafeAbortBufferedRecords)
+				r.fence(ts, true)
 			}
 			r.abortProduce(time.Now().Add(time.Second))
 		}
@@ -136,16 +138,19 @@ func (r *Runtime) publishTasks() {
 }
 
 // readopt rebuilds the tasks suspended by watchLease once the lease is
-// valid again and the group did not take them away: each is closed and
+// valid again and the group did not take them away (and, with
+// transactions, the tasks whose transaction aborted): each is closed and
 // opened again, restoring its stores from their changelogs from scratch
 // (the local state may hold writes whose changelog records were aborted),
-// and its partitions rewind to the committed offsets. Called by the loop
-// with r.mu held.
+// and its partitions rewind to the committed offsets. A task whose
+// processor still runs is rebuilt once it returned (see rebuildPending).
+// Called by the loop with r.mu held.
 func (r *Runtime) readopt(ctx context.Context) error {
 	if !r.suspended.Load() || r.lease.expired(time.Now()) {
 		return nil
 	}
 	r.suspended.Store(false)
+	r.txnSuspendDone = false
 	var fenced []*taskState
 	for _, ts := range r.tasks {
 		if ts.stopped.Load() {
@@ -155,13 +160,37 @@ func (r *Runtime) readopt(ctx context.Context) error {
 	if len(fenced) == 0 {
 		return nil
 	}
-	r.log.Warn("the group kept this member: rebuilding the tasks fenced when its lease ran out", "tasks", len(fenced))
-	committed := r.fetchCommitted(ctx)
-	rewind := map[string]map[int32]kgo.EpochOffset{}
+	r.log.Warn("rebuilding the tasks fenced while the group kept them", "tasks", len(fenced))
 	for _, old := range fenced {
-		id := old.t.ID()
 		r.dirty(old)
 		r.closeTask(old)
+		r.rebuilds = append(r.rebuilds, old)
+		r.rebuilding.Store(true)
+		r.cl.PauseFetchPartitions(partitionsOf(old))
+	}
+	return r.rebuildPending(ctx)
+}
+
+// rebuildPending opens again the tasks readopt closed whose processors
+// returned. Called by the loop with r.mu held.
+func (r *Runtime) rebuildPending(ctx context.Context) error {
+	if len(r.rebuilds) == 0 {
+		return nil
+	}
+	var committed kadm.OffsetResponses
+	rewind := map[string]map[int32]kgo.EpochOffset{}
+	left := r.rebuilds[:0]
+	for _, old := range r.rebuilds {
+		select {
+		case <-old.closed:
+		default:
+			left = append(left, old)
+			continue
+		}
+		if committed == nil {
+			committed = r.fetchCommitted(ctx)
+		}
+		id := old.t.ID()
 		ts, err := r.newTask(ctx, old.sub, id.Partition, committed)
 		if err != nil {
 			return fmt.Errorf("kstreams: rebuilding task %s: %w", id, err)
@@ -177,10 +206,73 @@ func (r *Runtime) readopt(ctx context.Context) error {
 			}
 			rewind[topic][id.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
 		}
+		r.log.Info("task rebuilt", "task", id.String())
 	}
-	r.cl.SetOffsets(rewind)
-	r.publishTasks()
+	clear(r.rebuilds[len(left):])
+	r.rebuilds = left
+	r.rebuilding.Store(len(left) > 0)
+	if len(rewind) > 0 {
+		// Records of these partitions polled before the rewind are
+		// dropped (see process): processed now, they would start the new
+		// tasks' trackers past the committed offset.
+		if r.rewound == nil {
+			r.rewound = map[string]map[int32]bool{}
+		}
+		for t, ps := range rewind {
+			if r.rewound[t] == nil {
+				r.rewound[t] = map[int32]bool{}
+			}
+			for p := range ps {
+				r.rewound[t][p] = true
+			}
+		}
+		r.cl.SetOffsets(rewind)
+		r.cl.ResumeFetchPartitions(rewind2parts(rewind))
+		r.publishTasks()
+	}
 	return nil
+}
+
+// partitionsOf returns ts's source partitions.
+func partitionsOf(ts *taskState) map[string][]int32 {
+	m := map[string][]int32{}
+	for _, t := range ts.sub.SourceTopics {
+		m[t] = []int32{ts.t.ID().Partition}
+	}
+	return m
+}
+
+func rewind2parts(rewind map[string]map[int32]kgo.EpochOffset) map[string][]int32 {
+	m := map[string][]int32{}
+	for t, ps := range rewind {
+		for p := range ps {
+			m[t] = append(m[t], p)
+		}
+	}
+	return m
+}
+
+// forgetRebuilds drops the pending rebuilds of tasks of parts (revoked or
+// lost meanwhile).
+func (r *Runtime) forgetRebuilds(parts map[string][]int32) {
+	left := r.rebuilds[:0]
+	for _, old := range r.rebuilds {
+		gone := false
+		for _, t := range old.sub.SourceTopics {
+			if slices.Contains(parts[t], old.t.ID().Partition) {
+				gone = true
+			}
+		}
+		if !gone {
+			left = append(left, old)
+			continue
+		}
+		// franz-go keeps a pause across assignments: undo it.
+		r.cl.ResumeFetchPartitions(partitionsOf(old))
+	}
+	clear(r.rebuilds[len(left):])
+	r.rebuilds = left
+	r.rebuilding.Store(len(left) > 0)
 }
 
 // dirty drops the checkpoints of ts's persistent stores: ts was given up
@@ -193,4 +285,15 @@ func (r *Runtime) dirty(ts *taskState) {
 			r.log.Warn("could not drop the checkpoint of a store given up dirty; it will restore from that checkpoint", "task", ts.t.ID().String(), "store", name, "error", err)
 		}
 	}
+}
+
+// awaitsRebuild reports whether the task of topic/partition is closed for a
+// rebuild (see readopt).
+func (r *Runtime) awaitsRebuild(topic string, partition int32) bool {
+	for _, old := range r.rebuilds {
+		if old.t.ID().Partition == partition && slices.Contains(old.sub.SourceTopics, topic) {
+			return true
+		}
+	}
+	return false
 }

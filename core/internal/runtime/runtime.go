@@ -65,6 +65,12 @@ type Config struct {
 	// MaxMetadataBytes is the broker's offset metadata limit
 	// (offset.metadata.max.bytes).
 	MaxMetadataBytes int
+	// Transactions makes every commit a Kafka transaction fenced by the
+	// group generation (see txn.go).
+	Transactions bool
+	// SessionTimeout is the consumer group's session timeout; 0 means
+	// franz-go's default (45s).
+	SessionTimeout time.Duration
 	// InlineBelow: in the concurrent modes, the records of a task whose
 	// measured processing time averages less than this are processed in
 	// offset-order segments when their key has nothing in flight (see
@@ -116,6 +122,15 @@ type Runtime struct {
 	closingMu sync.Mutex
 	closing   map[graph.TaskID]*taskState
 
+	txn            *kgo.GroupTransactSession // Transactions only (see txn.go)
+	txnDoomed      bool                      // the open transaction must abort: a rebalance took tasks (guarded by mu)
+	txnSuspendDone bool                      // the transaction open when the lease ran out was aborted (loop only)
+	holdStarts     atomic.Bool               // a transaction commits: no processor call starts
+	rebuilds       []*taskState              // tasks closed to be rebuilt once their processors return (guarded by mu)
+	rebuilding     atomic.Bool               // len(rebuilds) > 0, for the loop's poll wait
+	rewound        map[string]map[int32]bool // partitions rewound in this loop iteration: their polled records are dropped (loop only)
+	given          map[string]map[int32]bool // partitions given up (revoked, lost) since the loop last processed (guarded by mu)
+
 	lease     *lease                       // see lease.go
 	suspended atomic.Bool                  // the tasks were fenced when the lease ran out
 	owned     atomic.Pointer[[]*taskState] // the tasks, for watchLease
@@ -126,7 +141,7 @@ type Runtime struct {
 
 	ready        *readyQueue
 	chunk        []*unitQueue // queues not yet handed to the workers (loop only)
-	pausedCount  int          // partitions paused for backpressure (loop only)
+	pausedCount  atomic.Int64 // partitions paused for backpressure (read by the loop outside mu)
 	avgUnit      atomic.Int64 // moving average of a unit's processing time, ns
 	workers      sync.WaitGroup
 	punctPending atomic.Int64
@@ -150,14 +165,15 @@ type taskState struct {
 	active    atomic.Int64      // units started and not complete
 
 	// Ownership (see fence.go).
-	draining atomic.Bool   // no new unit starts: the task is being given up
-	stopped  atomic.Bool   // fenced: its writes are refused and none of its units completes
-	failed   atomic.Bool   // a changelog write failed: nothing more of it is committed
-	orphaned atomic.Bool   // fenced when the membership lease ran out: nothing of it is committed
-	gate     atomic.Int64  // writes between their ownership check and their Produce call
-	unacked  atomic.Int64  // records produced and not yet acknowledged or failed
-	running  atomic.Int64  // units inside the task's processors on workers or segments
-	closed   chan struct{} // closed once its processors and stores are closed
+	draining  atomic.Bool   // no new unit starts: the task is being given up
+	stopped   atomic.Bool   // fenced: its writes are refused and none of its units completes
+	failed    atomic.Bool   // a changelog write failed: nothing more of it is committed
+	orphaned  atomic.Bool   // fenced when the membership lease ran out: nothing of it is committed
+	gate      atomic.Int64  // writes between their ownership check and their Produce call
+	unacked   atomic.Int64  // records produced and not yet acknowledged or failed
+	running   atomic.Int64  // units inside the task's processors on workers or segments
+	inProcess atomic.Int64  // processor calls running, with transactions (see enterProcess)
+	closed    chan struct{} // closed once its processors and stores are closed
 
 	changelogs []*changelogBackend
 	waiters    waiters
@@ -278,11 +294,17 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 			r.workers.Wait()
 		}()
 	}
+	session := r.cfg.SessionTimeout
+	if session == 0 {
+		session = 45 * time.Second
+	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.SessionTimeout(session),
+		kgo.HeartbeatInterval(min(3*time.Second, session/3)),
 		kgo.ConsumerGroup(r.cfg.AppID),
 		kgo.ConsumeTopics(sourceTopics...),
-		kgo.Balancers(newTaskBalancer(r.cfg.Topology)),
+		kgo.Balancers(newTaskBalancer(r.cfg.Topology).withLogger(r.log)),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -297,8 +319,29 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.WithHooks(r.lease),
 	}, r.cfg.KgoOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
+	var cl *kgo.Client
+	if r.cfg.Transactions {
+		id, err := r.transactionalID()
+		if err != nil {
+			return fmt.Errorf("kstreams: %w", err)
+		}
+		// A transaction lives a commit interval plus the wait for the
+		// work in flight; past the session timeout (or that) the brokers
+		// abort it, so a stale owner's open transaction holds back its
+		// successor's restore no longer than that.
+		txnTimeout := max(session, r.cfg.CommitInterval+txnQuiesce+time.Second)
+		txnOpts := append([]kgo.Opt{kgo.TransactionalID(id), kgo.TransactionTimeout(txnTimeout),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted())}, opts...)
+		r.txn, err = kgo.NewGroupTransactSession(txnOpts...)
+		if err != nil {
+			return fmt.Errorf("kstreams: creating transactional client: %w", err)
+		}
+		cl = r.txn.Client()
+		if err := r.txn.Begin(); err != nil {
+			cl.Close()
+			return fmt.Errorf("kstreams: beginning a transaction: %w", err)
+		}
+	} else if cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("kstreams: creating client: %w", err)
 	}
 	r.cl = cl
@@ -321,14 +364,23 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	// committed; the rest is left for the next owner.
 	r.mu.Lock()
 	tasks := r.allTasks()
+	var cerr error
+	if r.txn != nil {
+		// The transaction commits once the work in flight completed.
+		commitCtx, cancel := context.WithTimeout(context.Background(), shutdownRelease+shutdownCommit)
+		cerr = r.commitTxn(commitCtx, shutdownDrain, true)
+		cancel()
+	}
 	r.drain(tasks, shutdownDrain)
 	for _, ts := range tasks {
 		r.fence(ts, false)
 	}
 	r.releaseTasks(tasks, false, time.Now().Add(shutdownRelease))
-	commitCtx, cancel := context.WithTimeout(context.Background(), shutdownCommit)
-	cerr := r.commitTasks(commitCtx, tasks)
-	cancel()
+	if r.txn == nil {
+		commitCtx, cancel := context.WithTimeout(context.Background(), shutdownCommit)
+		cerr = r.commitTasks(commitCtx, tasks)
+		cancel()
+	}
 	r.mu.Unlock()
 	if cerr != nil {
 		err = errors.Join(err, cerr)
@@ -352,6 +404,7 @@ const (
 	ShutdownBudget = shutdownDrain + shutdownRelease + shutdownCommit + shutdownClose
 
 	revokeDrain   = 10 * time.Second // a revoked task's work in flight completes
+	txnQuiesce    = 2 * time.Second  // processor calls running return before a transaction commits
 	revokeRelease = 5 * time.Second  // a revoked task's outputs are acknowledged
 )
 
@@ -420,7 +473,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		if segments {
 			wait = min(wait, stallTick/2) // check them soon
 		}
-		if r.pausedCount > 0 {
+		if r.pausedCount.Load() > 0 || r.rebuilding.Load() {
 			// Paused partitions resume only here: look again soon.
 			wait = min(wait, 2*time.Millisecond)
 		}
@@ -449,10 +502,24 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return fmt.Errorf("kstreams: %w (non-retriable fetch error: check the topic exists and the client is authorized)", fetchErr)
 		}
 		r.mu.Lock()
-		err := r.readopt(ctx)
+		clear(r.rewound)
+		var err error
+		if r.txn != nil && (r.txnDoomed || r.suspended.Load() && !r.txnSuspendDone) {
+			// A rebalance took tasks or the lease ran out: the open
+			// transaction cannot commit; abort it and rebuild now.
+			r.txnSuspendDone = r.suspended.Load()
+			err = r.commitTxn(ctx, 0, false)
+		}
+		if err == nil {
+			err = r.readopt(ctx)
+		}
+		if err == nil {
+			err = r.rebuildPending(ctx)
+		}
 		if err == nil {
 			err = r.process(ctx, fetches)
 		}
+		clear(r.given)
 		segments = r.checkSegments()
 		r.resumeDrained()
 		if p := r.fatal.Load(); err == nil && p != nil {
@@ -463,10 +530,14 @@ func (r *Runtime) loop(ctx context.Context) error {
 			nextPunctuate = time.Now().Add(100 * time.Millisecond)
 		}
 		if err == nil && time.Now().After(nextCommit) {
-			err = r.commitTasks(ctx, r.allTasks())
+			if r.txn != nil {
+				err = r.commitTxn(ctx, txnQuiesce, false)
+			} else {
+				err = r.commitTasks(ctx, r.allTasks())
+			}
 			nextCommit = time.Now().Add(r.cfg.CommitInterval)
 		}
-		if err != nil && !r.killed.Load() {
+		if err != nil && !r.killed.Load() && r.txn == nil {
 			// Commit what is complete, then stop.
 			tasks := r.allTasks()
 			r.drain(tasks, 10*time.Second)
@@ -491,8 +562,15 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 		if err != nil || len(p.Records) == 0 || r.killed.Load() {
 			return
 		}
+		if r.rewound[p.Topic][p.Partition] {
+			return // fetched again from the committed offset
+		}
 		ts := r.byTP[p.Topic][p.Partition]
-		if ts == nil || ts.draining.Load() {
+		if ts == nil {
+			err = r.noTask(p)
+			return
+		}
+		if ts.draining.Load() {
 			// Polled before the partition was revoked: not ours any more.
 			return
 		}
@@ -534,6 +612,24 @@ func (r *Runtime) processSync(ctx context.Context, ts *taskState, p kgo.FetchTop
 	}
 	c.processed()
 	return err
+}
+
+// noTask handles records fetched for a partition without a task: they are
+// neither processed nor committed, which is right only where they will be
+// fetched again; otherwise the instance stops rather than drop them.
+func (r *Runtime) noTask(p kgo.FetchTopicPartition) error {
+	switch {
+	case r.awaitsRebuild(p.Topic, p.Partition): // fetched again from the committed offset
+		return nil
+	case r.fatal.Load() != nil: // its task could not be created: Run stops with that error
+		return nil
+	case r.given[p.Topic][p.Partition]: // polled before it was given up: not ours any more
+		return nil
+	case r.subOf[p.Topic] == nil: // not this topology's (see onAssigned)
+		return nil
+	}
+	return fmt.Errorf("kstreams: fetched %d records of %s/%d (offsets %d-%d) but this instance has no task for the partition; they are neither processed nor committed (a bug: please report it)",
+		len(p.Records), p.Topic, p.Partition, p.Records[0].Offset, p.Records[len(p.Records)-1].Offset)
 }
 
 // handleRecordError applies the policy of the failed stage; it returns the
@@ -795,6 +891,10 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	for topic, parts := range assigned {
 		st := r.subOf[topic]
 		if st == nil {
+			// Assigned by a leader running another topology: this one
+			// cannot process it; its records stay in Kafka, uncommitted.
+			r.log.Error("assigned a topic this instance's topology does not read; not consuming it (finish the rolling upgrade)", "topic", topic, "partitions", parts)
+			r.cl.PauseFetchPartitions(map[string][]int32{topic: parts})
 			continue
 		}
 		for _, p := range parts {
@@ -865,6 +965,18 @@ func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]i
 func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, lost bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forgetRebuilds(parts)
+	if r.given == nil {
+		r.given = map[string]map[int32]bool{}
+	}
+	for t, ps := range parts {
+		if r.given[t] == nil {
+			r.given[t] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			r.given[t][p] = true
+		}
+	}
 	var drop []*taskState
 	for topic, ps := range parts {
 		for _, p := range ps {
@@ -882,9 +994,15 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, lost 
 	for _, ts := range drop {
 		r.fence(ts, lost)
 	}
+	if r.txn != nil {
+		// The open transaction holds writes of the tasks given up: it
+		// aborts (GroupTransactSession fails it too), and the tasks kept
+		// are rebuilt (see commitTxn).
+		r.txnDoomed = true
+	}
 	if !r.killed.Load() {
 		r.releaseTasks(drop, lost, time.Now().Add(revokeRelease))
-		if !lost {
+		if !lost && r.txn == nil {
 			if err := r.commitTasks(ctx, drop); err != nil {
 				r.log.Error("committing revoked tasks failed; their uncommitted records will be reprocessed", "error", err)
 			}
@@ -908,7 +1026,11 @@ func (r *Runtime) fence(ts *taskState, lost bool) {
 	if lost {
 		after = 100 * time.Millisecond
 	}
-	if ts.fence(after, r.cl.UnsafeAbortBufferedRecords) && !lost {
+	abort := r.cl.UnsafeAbortBufferedRecords
+	if r.txn != nil {
+		abort = func() { r.abortProduceTxn(time.Now().Add(time.Second)) }
+	}
+	if ts.fence(after, abort) && !lost {
 		r.setFatal(fmt.Errorf("kstreams: a write of task %s was blocked on a full produce buffer for %v while the task was given up; every buffered record was aborted, so the instance stops (restart it)", ts.t.ID(), after))
 	}
 }
@@ -923,7 +1045,7 @@ func (r *Runtime) closeTask(ts *taskState) {
 	id := ts.t.ID()
 	for _, paused := range ts.paused {
 		if paused {
-			r.pausedCount--
+			r.pausedCount.Add(-1)
 		}
 	}
 	delete(r.tasks, id)

@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Transactions (Config.Transactions): the brokers fence stale owners.
+//
+// Every commit ends a Kafka transaction that holds everything the instance
+// produced since the last one (outputs, changelog records, dead letters)
+// and its input offsets, committed with the group generation (KIP-447,
+// franz-go's GroupTransactSession). A member that lost its tasks cannot
+// commit: its transaction aborts and nothing it wrote becomes visible to
+// read_committed readers, restores included. Inputs and restores read
+// read_committed.
+//
+// A transaction commits only the offsets franz-go polled, so a commit first
+// waits until every record dispatched is complete (quiesce). Any rebalance
+// that revokes or loses partitions of the instance, and a lease that ran
+// out, abort the open transaction; the instance then rebuilds every task
+// from its changelog and rewinds to the committed offsets, as Kafka
+// Streams does with a corrupted task under exactly-once.
+
+// transactionalID returns the instance's transactional id: kept in the
+// state directory when there is one, so that a restart after a crash
+// reuses it and the brokers abort the crashed instance's open transaction
+// at once instead of after its timeout.
+func (r *Runtime) transactionalID() (string, error) {
+	random := func() string {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		return r.cfg.AppID + "-" + hex.EncodeToString(b)
+	}
+	if r.cfg.StateDir == "" {
+		return random(), nil
+	}
+	dir := filepath.Join(r.cfg.StateDir, r.cfg.AppID)
+	path := filepath.Join(dir, ".transactional-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading the transactional id: %w", err)
+	}
+	id := random()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating the state directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("writing the transactional id: %w", err)
+	}
+	return id, nil
+}
+
+// enterProcess marks a processor call of ts starting; with transactions,
+// it waits while a commit holds starts (see commitTxn). Paired with
+// exitProcess. Costs nothing without transactions.
+func (r *Runtime) enterProcess(ts *taskState) {
+	if r.txn == nil {
+		return
+	}
+	for {
+		ts.inProcess.Add(1)
+		if !r.holdStarts.Load() || ts.stopped.Load() {
+			return
+		}
+		ts.inProcess.Add(-1)
+		for r.holdStarts.Load() && !ts.stopped.Load() {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+func (r *Runtime) exitProcess(ts *taskState) {
+	if r.txn != nil {
+		ts.inProcess.Add(-1)
+	}
+}
+
+// idle reports whether no processor call of a task still owned runs and no
+// punctuation output is pending.
+func (r *Runtime) idle(tasks []*taskState) bool {
+	if r.punctPending.Load() > 0 {
+		return false
+	}
+	for _, ts := range tasks {
+		if ts.inProcess.Load() > 0 && !ts.stopped.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// commitTxn ends the open transaction and, unless final, begins the next
+// one. To commit, it holds new processor calls and waits up to wait for
+// those running to return (else a periodic round is skipped and a final
+// one aborts): the transaction then holds every output and changelog
+// record of the units started, and with them the tracked commit points
+// and the complete offsets above them, exactly as an offset commit would.
+// Units queued and not started produced nothing. A transaction that must
+// abort (a rebalance took partitions, the lease ran out, a changelog write
+// failed) aborts at once, and every task is rebuilt. Called by the loop
+// with r.mu held: nothing is dispatched meanwhile.
+func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool) error {
+	tasks := r.allTasks()
+	try := kgo.TryCommit
+	if r.suspended.Load() || r.txnDoomed {
+		try = kgo.TryAbort
+	}
+	for _, ts := range tasks {
+		if ts.failed.Load() {
+			try = kgo.TryAbort // a changelog write failed: the state is not durable
+		}
+	}
+	r.holdStarts.Store(true)
+	defer r.holdStarts.Store(false)
+	if try == kgo.TryCommit {
+		for deadline := time.Now().Add(wait); !r.idle(tasks); time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				if !final {
+					r.log.Debug("records still in flight; transaction not committed this round")
+					return nil
+				}
+				r.log.Warn("records still in flight at shutdown; aborting the transaction (their next owner processes them again)")
+				try = kgo.TryAbort
+				break
+			}
+		}
+	}
+	var checkpoints []*taskState
+	if try == kgo.TryCommit {
+		for _, ts := range tasks {
+			if len(ts.stateDirs) > 0 {
+				checkpoints = append(checkpoints, ts)
+			}
+		}
+	} else {
+		// Nothing may produce while the transaction ends.
+		for _, ts := range tasks {
+			ts.orphaned.Store(true)
+			r.fence(ts, true)
+		}
+	}
+	// Commit the offsets of partitions whose tasks run, only: franz-go
+	// would commit what it polled of the others too (a task being rebuilt,
+	// fenced), and those records were not processed.
+	ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		topics := req.Topics[:0]
+		for _, t := range req.Topics {
+			parts := t.Partitions[:0]
+			for _, p := range t.Partitions {
+				ts := r.byTP[t.Topic][p.Partition]
+				if ts == nil || ts.stopped.Load() {
+					continue
+				}
+				// What franz-go polled is not what is complete: commit the
+				// tracked point and the complete offsets above it.
+				off, done, ok := ts.trackers[t.Topic].commitPoint()
+				if !ok {
+					continue
+				}
+				p.Offset, p.LeaderEpoch = off, -1
+				if meta := encodeDone(off, done); len(meta) <= r.cfg.MaxMetadataBytes {
+					p.Metadata = &meta
+				} else {
+					r.stats.metaDropped.Add(1)
+					p.Metadata = nil
+				}
+				parts = append(parts, p)
+			}
+			if t.Partitions = parts; len(parts) > 0 {
+				topics = append(topics, t)
+			}
+		}
+		req.Topics = topics
+		return nil
+	})
+	committed, err := r.txn.End(ctx, try)
+	if fenced(err) {
+		return fmt.Errorf("kstreams: the instance's transactional producer was fenced (%w): its transaction outlived the transaction timeout (a network partition, say) or another instance uses its transactional id; the instance stops: restart it", err)
+	}
+	if err != nil {
+		r.log.Warn("ending the transaction failed; it is aborted", "error", err)
+	}
+	r.txnDoomed = false
+	if committed {
+		r.stats.commits.Add(1)
+		if err := r.checkpoint(checkpoints); err != nil {
+			r.log.Warn("checkpointing stores failed; they restore from their previous checkpoint", "error", err)
+		}
+	}
+	if final {
+		return nil
+	}
+	if !committed && len(tasks) > 0 {
+		r.log.Warn("transaction aborted; rebuilding the tasks from their changelogs", "tasks", len(tasks))
+		for _, ts := range tasks {
+			ts.orphaned.Store(true)
+			r.fence(ts, true)
+		}
+		r.suspended.Store(true)
+		if err := r.txn.Begin(); err != nil {
+			return fmt.Errorf("kstreams: beginning a transaction: %w", err)
+		}
+		return r.readopt(ctx)
+	}
+	if err := r.txn.Begin(); err != nil {
+		return fmt.Errorf("kstreams: beginning a transaction: %w", err)
+	}
+	return nil
+}
+
+// fenced reports whether err means the transactional producer is fenced
+// for good: franz-go cannot use it again.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
+// abortProduceTxn fails the buffered records of a transactional instance;
+// requests in flight are waited for (abandoning them would break the
+// transaction's sequence numbers), until deadline.
+func (r *Runtime) abortProduceTxn(deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := r.cl.AbortBufferedRecords(ctx); err != nil {
+		r.setFatal(fmt.Errorf("kstreams: aborting the records of tasks given up: %w; the instance stops (its transaction aborts)", err))
+	}
+}
