@@ -362,6 +362,12 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	// work in flight gets a bounded time to complete; the tasks are fenced
 	// and their outputs acknowledged (or aborted); whatever is complete is
 	// committed; the rest is left for the next owner.
+	// Hold rebalances off while the tasks are committed (a canceled poll
+	// blocks them, BlockRebalanceOnPoll): a revoke callback would wait for
+	// mu, and with transactions the session's own lock, which End needs.
+	done, cancelPoll := context.WithCancel(context.Background())
+	cancelPoll()
+	cl.PollRecords(done, 1)
 	r.mu.Lock()
 	tasks := r.allTasks()
 	var cerr error
@@ -382,6 +388,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		cancel()
 	}
 	r.mu.Unlock()
+	cl.AllowRebalance()
 	if cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -4,7 +4,9 @@
 //
 //   - stateless: source → map → sink, vs consume → transform → produce → commit;
 //   - count: count by key in a changelogged store, emitting each new count,
-//     vs an in-memory map that writes the same output and changelog records.
+//     vs an in-memory map that writes the same output and changelog records;
+//     count/kstreams-txn is the same app WithTransactions, timed to the
+//     last output a read_committed consumer sees.
 //
 // Throughput is records/s from the first output record to the last (so
 // that group join and start-up, which differ in kind, not in speed, are
@@ -81,7 +83,8 @@ func main() {
 			{"stateless/franz-go", rawStateless},
 			{"stateless/kstreams", kstreamsStateless},
 			{"count/franz-go", rawCount},
-			{"count/kstreams", kstreamsCount},
+			{"count/kstreams", func(ctx context.Context, brokers []string, out string) error { return kstreamsCount(ctx, brokers, out) }},
+			{"count/kstreams-txn", kstreamsCountTxn},
 		} {
 			if *only != "" && !strings.Contains(s.name, *only) {
 				continue
@@ -96,7 +99,7 @@ func main() {
 			errc := make(chan error, 1)
 			t0 := time.Now()
 			go func() { errc <- s.run(ctx, brokers, out) }()
-			first, err := waitOutput(brokers, out, errc)
+			first, err := waitOutput(brokers, out, errc, strings.HasSuffix(s.name, "-txn"))
 			if err != nil {
 				log.Fatalf("%s: %v", s.name, err)
 			}
@@ -122,6 +125,9 @@ func main() {
 	}
 	if r, k := results["count/franz-go"], results["count/kstreams"]; r > 0 && k > 0 {
 		fmt.Printf("count ratio kstreams/franz-go:     %.2f\n", k/r)
+	}
+	if r, k := results["count/kstreams"], results["count/kstreams-txn"]; r > 0 && k > 0 {
+		fmt.Printf("count ratio transactions/default:  %.2f\n", k/r)
 	}
 }
 
@@ -158,7 +164,10 @@ func mustCreate(brokers []string, topic string, n int32) {
 
 // waitOutput returns when topic holds one record per input record, with
 // the time the first output record was seen.
-func waitOutput(brokers []string, topic string, errc chan error) (first time.Time, err error) {
+// waitOutput waits until topic holds every output; committed: counted to
+// the last stable offset (what read_committed consumers see; transaction
+// markers count too, one per partition and transaction).
+func waitOutput(brokers []string, topic string, errc chan error, committed bool) (first time.Time, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return first, err
@@ -171,7 +180,11 @@ func waitOutput(brokers []string, topic string, errc chan error) (first time.Tim
 			return first, fmt.Errorf("stopped early: %v", err)
 		case <-time.After(5 * time.Millisecond):
 		}
-		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		list := adm.ListEndOffsets
+		if committed {
+			list = adm.ListCommittedOffsets
+		}
+		ends, err := list(context.Background(), topic)
 		if err != nil {
 			continue
 		}
@@ -243,8 +256,8 @@ func rawCount(ctx context.Context, brokers []string, out string) error {
 	})
 }
 
-func runApp(ctx context.Context, brokers []string, topo *kstreams.Topology, appID string) error {
-	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(*commit))
+func runApp(ctx context.Context, brokers []string, topo *kstreams.Topology, appID string, opts ...kstreams.Option) error {
+	app, err := kstreams.NewApp(topo, append([]kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(*commit)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -263,7 +276,11 @@ func kstreamsStateless(ctx context.Context, brokers []string, out string) error 
 	return runApp(ctx, brokers, topo, "ks-"+out)
 }
 
-func kstreamsCount(ctx context.Context, brokers []string, out string) error {
+func kstreamsCountTxn(ctx context.Context, brokers []string, out string) error {
+	return kstreamsCount(ctx, brokers, out, kstreams.WithTransactions())
+}
+
+func kstreamsCount(ctx context.Context, brokers []string, out string, opts ...kstreams.Option) error {
 	b := kstreams.NewBuilder()
 	kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
@@ -274,7 +291,7 @@ func kstreamsCount(ctx context.Context, brokers []string, out string) error {
 	if err != nil {
 		return err
 	}
-	return runApp(ctx, brokers, topo, "ks-"+out)
+	return runApp(ctx, brokers, topo, "ks-"+out, opts...)
 }
 
 type counter struct {
