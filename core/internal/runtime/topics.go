@@ -177,7 +177,18 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
-	return r.awaitTopics(ctx, create)
+	// The consumer subscribes to the repartition topics it created: wait
+	// until they are in the metadata. Not for the others: franz-go answers
+	// metadata requests from a cache up to MetadataMinAge (5 s) old, which
+	// may predate the creation, and producing or restoring finds them
+	// without the wait.
+	var repartition []string
+	for _, t := range create {
+		if internal[t].kind == "repartition" {
+			repartition = append(repartition, t)
+		}
+	}
+	return r.awaitTopics(ctx, repartition)
 }
 
 // awaitTopics waits until topics, created moments ago, are in the
@@ -185,15 +196,28 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 func (r *Runtime) awaitTopics(ctx context.Context, topics []string) error {
 	for attempt := 0; len(topics) > 0; attempt++ {
 		td, err := r.listTopics(ctx, topics...)
-		if err == nil && td.Error() == nil {
+		if err == nil && visible(td, topics) {
 			return nil
 		}
-		if attempt == 50 || ctx.Err() != nil {
+		if attempt == 300 || ctx.Err() != nil {
 			return fmt.Errorf("topics %v not visible after creation: %v", topics, errors.Join(err, td.Error(), ctx.Err()))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+// visible reports whether every topic is in td with its partitions. A
+// partition without a leader yet (LEADER_NOT_AVAILABLE, for a few seconds
+// after creation on a busy broker) is franz-go's to wait for, not ours.
+func visible(td kadm.TopicDetails, topics []string) bool {
+	for _, t := range topics {
+		d, ok := td[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Runtime) listTopics(ctx context.Context, topics ...string) (kadm.TopicDetails, error) {
