@@ -141,7 +141,13 @@ func startApp(t testing.TB, topo *kstreams.Topology, opts ...kstreams.Option) *r
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningApp{app: app, cancel: cancel, err: make(chan error, 1)}
-	go func() { ra.err <- app.Run(ctx) }()
+	go func() {
+		err := app.Run(ctx)
+		if err != nil {
+			t.Logf("app stopped: %v", err)
+		}
+		ra.err <- err
+	}()
 	t.Cleanup(func() { cancel(); ra.wait(t) })
 	return ra
 }

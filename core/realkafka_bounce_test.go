@@ -228,7 +228,8 @@ func TestRealKafkaZombieWritesAfterBrokerKill(t *testing.T) {
 	results := collect(t, brokers, out)
 	opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 		kstreams.WithCommitInterval(time.Second),
-		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second))}
+		kstreams.WithSessionTimeout(6 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second))}
+	opts = append(opts, modeOptions(false)...)
 	a := startApp(t, countingTopology(t, in, out, memory.Supplier()), opts...)
 	b := startApp(t, countingTopology(t, in, out, memory.Supplier()), opts...)
 
@@ -269,7 +270,17 @@ func TestRealKafkaZombieWritesAfterBrokerKill(t *testing.T) {
 	for i := range n {
 		inputs[strconv.Itoa(i)] = "k" + strconv.Itoa(i%200)
 	}
-	waitFor(t, 120*time.Second, "every input in the output", func() bool { return len(outputIDs(results.snapshot())) >= n })
+	waitFor(t, 120*time.Second, "every input in the output", func() bool {
+		for _, x := range []*runningApp{a, b} {
+			select {
+			case err := <-x.err:
+				x.err <- err
+				t.Fatalf("an instance stopped: %v", err)
+			default:
+			}
+		}
+		return len(outputIDs(results.snapshot())) >= n
+	})
 	time.Sleep(2 * time.Second) // late records land now, if any
 	for _, x := range []*runningApp{a, b} {
 		if err := x.stop(t); err != nil {
