@@ -135,7 +135,8 @@ func WithRebalanceTimeout(d time.Duration) Option {
 	}
 }
 
-// WithTransactions makes every commit a Kafka transaction, so that the
+// WithTransactions (experimental: see below) makes every commit a Kafka
+// transaction, so that the
 // brokers, not only the instance, fence a stale owner of a task: all that
 // an instance produced since its last commit (outputs, changelog records,
 // dead letters) and its input offsets commit together, with the consumer
@@ -162,6 +163,10 @@ func WithRebalanceTimeout(d time.Duration) Option {
 // restart it. Needs Kafka 2.5 or later. With a state directory, the
 // instance keeps its transactional id there, so that after a crash its
 // open transaction is aborted as soon as it restarts.
+//
+// Experimental: a known issue (kstreams issue 13) commits some inputs'
+// outputs twice after a network partition of an instance that lasts longer
+// than its session timeout.
 func WithTransactions() Option {
 	return func(a *App) error { a.cfg.Transactions = true; return nil }
 }

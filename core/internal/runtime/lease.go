@@ -34,6 +34,8 @@ type lease struct {
 	span    atomic.Int64 // session timeout less the margin, ns; 0 until known
 	until   atomic.Int64 // unix ns; 0 before the first membership
 	hbSent  atomic.Int64 // unix ns when the last heartbeat was written
+	hbRead  atomic.Int64 // unix ns when the last heartbeat answer was read
+	hbEvery atomic.Int64 // the heartbeat interval, ns
 	joining atomic.Bool  // a JoinGroup or SyncGroup is in flight
 }
 
@@ -82,6 +84,7 @@ func (l *lease) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.D
 	case keyHeartbeat:
 		if err == nil {
 			l.extend(l.hbSent.Load())
+			l.hbRead.Store(time.Now().UnixNano())
 		}
 	case keyJoinGroup, keySyncGroup:
 		if err == nil {
@@ -89,6 +92,13 @@ func (l *lease) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.D
 		}
 		l.joining.Store(false)
 	}
+}
+
+// heartbeating reports whether a heartbeat was answered within the last
+// two heartbeat intervals: the member is in a group session, not waiting
+// to rejoin.
+func (l *lease) heartbeating(now time.Time) bool {
+	return now.UnixNano()-l.hbRead.Load() <= 2*l.hbEvery.Load()
 }
 
 // expired reports whether the lease ran out at now.

@@ -346,6 +346,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	}
 	r.cl = cl
 	r.lease.setSession(cl.OptValue(kgo.SessionTimeout).(time.Duration))
+	r.lease.hbEvery.Store(int64(cl.OptValue(kgo.HeartbeatInterval).(time.Duration)))
 	leaseCtx, stopLease := context.WithCancel(context.Background())
 	defer stopLease()
 	go r.watchLease(leaseCtx)
@@ -944,14 +945,27 @@ func (r *Runtime) addTask(ts *taskState) {
 	}
 }
 
-// fetchCommitted reads the group's committed offsets with their metadata.
+// fetchCommitted reads the group's committed offsets with their metadata,
+// stable ones only (KIP-447): offsets a transaction committed are read only
+// once it ended, so a rewind never goes back past a committed transaction.
 func (r *Runtime) fetchCommitted(ctx context.Context) kadm.OffsetResponses {
-	offs, err := r.adm.FetchOffsets(ctx, r.cfg.AppID)
-	if err != nil {
-		r.log.Warn("reading committed offsets' metadata failed; completed records above the committed offsets will be processed again", "error", err)
-		return kadm.OffsetResponses{}
+	var err error
+	for attempt := 0; attempt < 150; attempt++ {
+		var offs kadm.OffsetResponses
+		offs, err = r.adm.FetchOffsets(kadm.RequireStable(ctx), r.cfg.AppID)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			return offs
+		}
+		if !errors.Is(err, kerr.UnstableOffsetCommit) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // a transaction is ending
 	}
-	return offs
+	r.log.Warn("reading committed offsets' metadata failed; completed records above the committed offsets will be processed again", "error", err)
+	return kadm.OffsetResponses{}
 }
 
 // onRevoked gives up the tasks of revoked partitions: their work in flight

@@ -152,31 +152,46 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 			r.fence(ts, true)
 		}
 	}
-	// Commit the offsets of partitions whose tasks run, only: franz-go
-	// would commit what it polled of the others too (a task being rebuilt,
-	// fenced), and those records were not processed.
+	// Commit the offsets of partitions whose tasks run, only, and what is
+	// complete: the tracked point and the complete offsets above it
+	// (franz-go would commit what it polled, of tasks being rebuilt or
+	// fenced too, and those records were not processed).
+	type point struct {
+		off  int64
+		meta *string
+	}
+	points := map[string]map[int32]point{}
+	for _, ts := range r.tasks {
+		if ts.stopped.Load() {
+			continue
+		}
+		for topic, tr := range ts.trackers {
+			off, done, ok := tr.commitPoint()
+			if !ok {
+				continue
+			}
+			pt := point{off: off}
+			if meta := encodeDone(off, done); len(meta) <= r.cfg.MaxMetadataBytes {
+				pt.meta = &meta
+			} else {
+				r.stats.metaDropped.Add(1)
+			}
+			if points[topic] == nil {
+				points[topic] = map[int32]point{}
+			}
+			points[topic][ts.t.ID().Partition] = pt
+		}
+	}
 	ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
 		topics := req.Topics[:0]
 		for _, t := range req.Topics {
 			parts := t.Partitions[:0]
 			for _, p := range t.Partitions {
-				ts := r.byTP[t.Topic][p.Partition]
-				if ts == nil || ts.stopped.Load() {
-					continue
-				}
-				// What franz-go polled is not what is complete: commit the
-				// tracked point and the complete offsets above it.
-				off, done, ok := ts.trackers[t.Topic].commitPoint()
+				pt, ok := points[t.Topic][p.Partition]
 				if !ok {
 					continue
 				}
-				p.Offset, p.LeaderEpoch = off, -1
-				if meta := encodeDone(off, done); len(meta) <= r.cfg.MaxMetadataBytes {
-					p.Metadata = &meta
-				} else {
-					r.stats.metaDropped.Add(1)
-					p.Metadata = nil
-				}
+				p.Offset, p.LeaderEpoch, p.Metadata = pt.off, -1, pt.meta
 				parts = append(parts, p)
 			}
 			if t.Partitions = parts; len(parts) > 0 {
@@ -186,7 +201,19 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 		req.Topics = topics
 		return nil
 	})
-	committed, err := r.txn.End(ctx, try)
+	// To commit, End forces a heartbeat, which franz-go sends only within a
+	// group session: while a rebalance waits for this loop to let it go on,
+	// there is none. So a commit is tried only while heartbeats are being
+	// answered (else this round is skipped and the loop lets the rebalance
+	// go on), and End gets a bound for the rare rebalance that starts in
+	// between (it then aborts).
+	if try == kgo.TryCommit && !final && !r.lease.heartbeating(time.Now()) {
+		r.log.Debug("no heartbeat answered lately (a rebalance is pending); transaction not committed this round")
+		return nil
+	}
+	endCtx, cancel := context.WithTimeout(ctx, time.Duration(r.lease.span.Load())+5*time.Second)
+	committed, err := r.txn.End(endCtx, try)
+	cancel()
 	if fenced(err) {
 		return fmt.Errorf("kstreams: the instance's transactional producer was fenced (%w): its transaction outlived the transaction timeout (a network partition, say) or another instance uses its transactional id; the instance stops: restart it", err)
 	}
