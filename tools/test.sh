@@ -60,9 +60,9 @@ run_tests() {
   local module="$1"
   shift
   if [[ -n $report ]]; then
-    go test -race -count=1 -json "$@" | "$report" -module "$module" -skips "$skips"
+    go test -race -count=1 -timeout 20m -json "$@" | "$report" -module "$module" -skips "$skips"
   else
-    go test -race -count=1 "$@"
+    go test -race -count=1 -timeout 20m "$@"
   fi
 }
 
