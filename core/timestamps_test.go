@@ -13,6 +13,7 @@ import (
 	kstreams "github.com/kstreams-go/kstreams/core"
 	"github.com/kstreams-go/kstreams/core/kstreamstest"
 	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,7 +88,19 @@ func TestTimestampPast2262(t *testing.T) {
 	setup := func(t *testing.T) (brokers []string, in, out, appID string) {
 		brokers = testBrokers(t)
 		in, out, appID = uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
-		createTopics(t, brokers, 1, in, out)
+		createTopics(t, brokers, 1, out)
+		// Kafka 4 refuses timestamps more than an hour ahead by default
+		// (message.timestamp.after.max.ms): the input topic allows any.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := kadm.NewClient(newClient(t, brokers)).CreateTopic(ctx, 1, -1,
+			map[string]*string{"message.timestamp.after.max.ms": new("9223372036854775807")}, in)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("creating %s: %v", in, err)
+		}
 		cl := newClient(t, brokers)
 		produce(t, cl, &kgo.Record{Topic: in, Key: []byte("a"), Value: []byte("before"), Timestamp: now})
 		produceAtMillis(t, brokers, in, []byte("b"), []byte("2300"), y2300.UnixMilli())
