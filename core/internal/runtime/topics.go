@@ -64,6 +64,19 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A source or sink topic created just before the application started
+	// can be missing from the metadata for a moment: look again (up to
+	// 10 s) before calling it missing.
+	for attempt := 0; attempt < 50 && missingAny(td, external); attempt++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if td, err = r.listTopics(ctx, all...); err != nil {
+			return err
+		}
+	}
 	exists := func(t string) (kadm.TopicDetail, bool, error) {
 		d, ok := td[t]
 		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
@@ -205,6 +218,16 @@ func (r *Runtime) awaitTopics(ctx context.Context, topics []string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+// missingAny reports whether a topic of topics is not in td.
+func missingAny(td kadm.TopicDetails, topics []string) bool {
+	for _, t := range topics {
+		if d, ok := td[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			return true
+		}
+	}
+	return false
 }
 
 // visible reports whether every topic is in td with its partitions. A
