@@ -216,7 +216,7 @@ func TestJudgeReplayAfterKill9(t *testing.T) {
 		}
 	})
 	t.Run("the last output is a re-delivered id with an older timestamp", func(t *testing.T) {
-		// The signature the checker used to excuse as a known bug is also
+		// The signature the checker used to excuse (as a bug of the runtime) is also
 		// what a replay of only the last record looks like: legitimate when
 		// its count is not below the truth.
 		tp := newTopics()
@@ -249,7 +249,7 @@ func TestJudgeZombieWrite(t *testing.T) {
 		}
 	})
 	t.Run("landing last", func(t *testing.T) {
-		// The case the checker used to excuse as a known bug: the late,
+		// The case the checker used to excuse (as a bug of the runtime): the late,
 		// older count is the key's last output.
 		tp := newTopics()
 		tp.in(0, "k", all...)

@@ -24,7 +24,7 @@ type scenario struct {
 	kills, restarts   int
 	brokerStops       int
 	unexpected        int // instances that exited by themselves
-	workarounds       int // restarts after a known bug's exit
+	workarounds       int // restarts after an expected exit
 	knownSeen         map[string]int
 	failures          []string
 	notes             []string
@@ -111,21 +111,17 @@ func (s *scenario) stop(in *instance) {
 	}
 }
 
-// knownBugs are exits of the app that the harness restarts (as an operator
-// or a supervisor would), counted and reported, each with the test in core
-// that fails until it is fixed: every other exit of an instance fails its
-// scenario. Fixed so far: the poll loop stopping on the group-session error
-// franz-go reports while the coordinator is unreachable
-// (TestRealKafkaBrokerBounce), and a checkpoint's changelog end-offset
-// lookup giving up during a leader failover.
-var knownBugs = []struct{ match, test string }{
-	// Not a bug: an instance started while no broker answers exits at once.
+// expectedExits are exits of the app that are not failures (the harness
+// restarts the instance, as a supervisor would, and reports it); every
+// other exit of an instance fails its scenario.
+var expectedExits = []struct{ match, why string }{
+	// An instance started while no broker answers exits at once.
 	{"preparing topics", "start-up without brokers"},
 }
 
 // monitor watches for instances that exit by themselves (a fatal error):
 // that is a failure (the app must recover with no operator action), unless
-// the error is a known bug; the instance is restarted (after a second or
+// the exit is expected; the instance is restarted (after a second or
 // two) so that the run can still be checked.
 func (s *scenario) monitor() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,16 +146,16 @@ func (s *scenario) monitor() {
 				}
 				fatal := in.fatal()
 				known := ""
-				for _, b := range knownBugs {
+				for _, b := range expectedExits {
 					if strings.Contains(fatal, b.match) {
-						known = b.test
+						known = b.why
 					}
 				}
 				s.mu.Lock()
 				if known != "" {
 					s.workarounds++
 					if s.knownSeen[known] == 0 {
-						s.notes = append(s.notes, fmt.Sprintf("%s exited (known: %s): %s; restarted by the harness", in.name, known, fatal))
+						s.notes = append(s.notes, fmt.Sprintf("%s exited (expected: %s): %s; restarted by the harness", in.name, known, fatal))
 					}
 					s.knownSeen[known]++
 				} else {
@@ -169,7 +165,7 @@ func (s *scenario) monitor() {
 				if known == "" {
 					s.fail("%s exited by itself (%v): %s", in.name, in.exit(), fatal)
 				} else {
-					logf("%s: %s exited (known: %s): %s", s.name, in.name, known, fatal)
+					logf("%s: %s exited (expected: %s): %s", s.name, in.name, known, fatal)
 				}
 				if !sleep(ctx, 2*time.Second) {
 					return
