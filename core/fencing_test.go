@@ -159,24 +159,24 @@ func modeOptions(txn bool) []kstreams.Option {
 // collectMode collects topic as a consumer of the mode would read it: with
 // transactions, only what they committed.
 func collectMode(t *testing.T, brokers []string, topic string, txn bool) *collector {
-	if !txn {
-		return collect(t, brokers, topic)
+	if txn {
+		return collect(t, brokers, topic, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
-	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &collector{stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			c.mu.Lock()
-			c.records = append(c.records, fs.Records()...)
-			c.mu.Unlock()
+	return collect(t, brokers, topic)
+}
+
+// outputsAll reports whether the outputs in results name every id.
+func outputsAll(t *testing.T, results *collector, ids map[string]bool) bool {
+	got := map[string]bool{}
+	for _, o := range decodeFenced(t, results.snapshot()) {
+		got[o.ID] = true
+	}
+	for id := range ids {
+		if !got[id] {
+			return false
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-c.done })
-	return c
+	}
+	return true
 }
 
 // checkNoDuplicates fails if an input's output was committed twice: with
@@ -258,18 +258,7 @@ func testRevokeWhileRecordRuns(t *testing.T, txn bool) {
 		}
 	}
 	bl.mu.Unlock()
-	waitFor(t, 60*time.Second, "every input in the output", func() bool {
-		got := map[string]bool{}
-		for _, o := range decodeFenced(t, results.snapshot()) {
-			got[o.ID] = true
-		}
-		for id := range ids {
-			if !got[id] {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 60*time.Second, "every input in the output", func() bool { return outputsAll(t, results, ids) })
 	for _, x := range []*runningApp{a, b} {
 		if err := x.stop(t); err != nil {
 			t.Fatal(err)
@@ -524,18 +513,7 @@ func testNetworkPartition(t *testing.T, txn bool) {
 	<-flowDone
 	mu.Lock()
 	defer mu.Unlock()
-	waitFor(t, 60*time.Second, "every input in the output", func() bool {
-		got := map[string]bool{}
-		for _, o := range decodeFenced(t, results.snapshot()) {
-			got[o.ID] = true
-		}
-		for id := range ids {
-			if !got[id] {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 60*time.Second, "every input in the output", func() bool { return outputsAll(t, results, ids) })
 	for _, x := range []*runningApp{a, b} {
 		if err := x.stop(t); err != nil && !(txn && producerFenced(err)) {
 			t.Fatal(err)

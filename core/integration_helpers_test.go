@@ -91,8 +91,8 @@ type collector struct {
 	done    chan struct{}
 }
 
-func collect(t testing.TB, brokers []string, topic string) *collector {
-	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+func collect(t testing.TB, brokers []string, topic string, opts ...kgo.Opt) *collector {
+	cl := newClient(t, brokers, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &collector{stop: cancel, done: make(chan struct{})}
 	go func() {
