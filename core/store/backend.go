@@ -80,6 +80,28 @@ type Persistent interface {
 	Persistent() bool
 }
 
+// OffsetKeeper is implemented by backends that are durable by themselves
+// (remote stores, object-storage snapshots) and keep, atomically with their
+// data, the changelog offset their contents cover (as Kafka Streams' KIP-1035
+// does). For a logged store the runtime then needs no checkpoint file and no
+// local disk: at open it restores only the changelog after StoredOffset, and
+// before each commit of the task's input offsets it calls FlushAt with the
+// offset after the task's last acknowledged changelog write.
+//
+// For a store without a changelog the runtime calls Flush, not FlushAt,
+// before each commit.
+type OffsetKeeper interface {
+	// StoredOffset returns the offset stored by the last FlushAt, and
+	// ok false if none was stored (or -1 was).
+	StoredOffset() (offset int64, ok bool, err error)
+	// FlushAt makes every write that returned before the call durable
+	// together with offset, in one atomic step: after a crash the backend
+	// holds both or neither. An offset of -1 records that the contents match
+	// no known changelog offset (the task was given up with writes possibly
+	// aborted): the next open then restores the store from scratch.
+	FlushAt(offset int64) error
+}
+
 // ErrClosed is returned by a Backend's methods after Close.
 var ErrClosed = errors.New("store: backend closed")
 
