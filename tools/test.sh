@@ -68,6 +68,14 @@ run_tests() {
 
 modules=$(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
 
+# 0. The servers the add-on modules' tests run against (tools/services).
+for svc in tools/services/*.sh; do
+  [[ -e $svc ]] || continue
+  echo "=== service $svc"
+  bash "$svc" || fail "installing the test service $svc"
+done
+export KSTREAMS_TEST_SERVICES=required
+
 # 1. Unit tests and the embedded-cluster (kfake) integration suite.
 for dir in $modules; do
   echo "=== module $dir"
