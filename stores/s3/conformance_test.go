@@ -1,0 +1,23 @@
+package s3_test
+
+import (
+	"testing"
+
+	"github.com/kstreams-go/kstreams/core/bucket"
+	"github.com/kstreams-go/kstreams/core/bucket/buckettest"
+	"github.com/kstreams-go/kstreams/stores/s3"
+)
+
+func TestConformance(t *testing.T) {
+	srv := startServer(t)
+	buckettest.Run(t, func(t *testing.T) bucket.Bucket { return srv.newBucket(t) })
+}
+
+// Under a prefix, names are reported without it and objects outside it
+// are not listed.
+func TestConformancePrefix(t *testing.T) {
+	srv := startServer(t)
+	buckettest.Run(t, func(t *testing.T) bucket.Bucket {
+		return srv.newBucket(t, s3.WithPrefix("apps/kstreams/"))
+	})
+}
