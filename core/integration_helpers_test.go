@@ -183,8 +183,13 @@ type countOutput struct {
 // writes, for each input record, the record's id (its value) and the key's
 // new count.
 func countingTopology(t testing.TB, in, out string, supplier store.Supplier) *kstreams.Topology {
+	return countingTopologyOpts(t, in, out, supplier)
+}
+
+// countingTopologyOpts is countingTopology with options for store "counts".
+func countingTopologyOpts(t testing.TB, in, out string, supplier store.Supplier, opts ...store.SpecOption) *kstreams.Topology {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
+	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier, opts...))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
 	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &idCounter{} },
 		kstreams.WithStores("counts"))

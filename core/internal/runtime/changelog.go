@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,48 +175,6 @@ func (c *changelogBackend) Write(b *store.Batch) error {
 		}
 	}
 	return nil
-}
-
-// checkpointFile is where a persistent store records the changelog offset
-// its flushed data covers.
-func checkpointFile(dir string) string { return filepath.Join(dir, ".changelog-offset") }
-
-// readCheckpoint returns the changelog offset recorded in dir, or -1.
-func readCheckpoint(dir string) (int64, error) {
-	b, err := os.ReadFile(checkpointFile(dir))
-	if errors.Is(err, os.ErrNotExist) {
-		return -1, nil
-	}
-	if err != nil {
-		return -1, err
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || n < 0 {
-		return -1, fmt.Errorf("corrupt checkpoint file %s: %q", checkpointFile(dir), b)
-	}
-	return n, nil
-}
-
-// writeCheckpoint records offset atomically (write to a temporary file,
-// sync, rename).
-func writeCheckpoint(dir string, offset int64) error {
-	tmp := checkpointFile(dir) + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(strconv.FormatInt(offset, 10) + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, checkpointFile(dir))
 }
 
 // RestoreProgress describes the restoration of one store of one task.
@@ -425,7 +379,7 @@ func (ts *taskState) changelogOf(name string) *changelogBackend {
 			return cb
 		}
 	}
-	panic("kstreams: no changelog for store " + name) // stateDirs lists logged stores only
+	panic("kstreams: no changelog for store " + name) // callers pass logged stores only
 }
 
 // isolation is what restores and inputs read: with transactions, only what

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -283,18 +282,6 @@ func (r *Runtime) forgetRebuilds(parts map[string][]int32) {
 	clear(r.rebuilds[len(left):])
 	r.rebuilds = left
 	r.rebuilding.Store(len(left) > 0)
-}
-
-// dirty drops the checkpoints of ts's persistent stores: ts was given up
-// with writes possibly aborted, so the local state may hold writes its
-// changelog lacks, and the next open of the store must restore it from
-// scratch.
-func (r *Runtime) dirty(ts *taskState) {
-	for name, dir := range ts.stateDirs {
-		if err := os.Remove(checkpointFile(dir)); err != nil && !os.IsNotExist(err) {
-			r.log.Warn("could not drop the checkpoint of a store given up dirty; it will restore from that checkpoint", "task", ts.t.ID().String(), "store", name, "error", err)
-		}
-	}
 }
 
 // awaitsRebuild reports whether the task of topic/partition is closed for a

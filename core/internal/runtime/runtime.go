@@ -161,8 +161,8 @@ type taskState struct {
 	trackers  map[string]*partTracker // per source topic
 	committed map[string]string       // last committed offset+metadata per topic, to skip no-op commits
 	paused    map[string]bool
-	stateDirs map[string]string // store name -> dir, persistent logged stores only
-	active    atomic.Int64      // units started and not complete
+	durable   []*durableStore // flushed before each commit (see durableStore)
+	active    atomic.Int64    // units started and not complete
 
 	// Ownership (see fence.go).
 	draining  atomic.Bool   // no new unit starts: the task is being given up
@@ -602,12 +602,15 @@ func (r *Runtime) processSync(ctx context.Context, ts *taskState, p kgo.FetchTop
 	done := 0
 	var err error
 	for _, rec := range p.Records {
-		if r.killed.Load() || done&255 == 255 && ctx.Err() != nil {
+		if r.killed.Load() || done&255 == 255 && ctx.Err() != nil || ts.stopped.Load() {
 			break
 		}
 		if tr.hasSkip.Load() && tr.skipDone(rec.Offset) {
 			r.stats.skippedDone.Add(1)
 		} else if perr := ts.t.Process(pctx, rec); perr != nil {
+			if ts.stopped.Load() {
+				break // fenced: its writes were refused; its next owner processes it
+			}
 			if err = r.handleRecordError(pctx, rec, perr); err != nil {
 				break
 			}
@@ -644,6 +647,12 @@ func (r *Runtime) noTask(p kgo.FetchTopicPartition) error {
 // error if the policy is to fail. ctx carries the record's completion, so a
 // dead letter is acknowledged before the record's offset is committed.
 func (r *Runtime) handleRecordError(ctx context.Context, rec *kgo.Record, err error) error {
+	if c := completionFrom(ctx); c != nil && c.ts != nil && errors.Is(err, store.ErrFenced) {
+		// Not the record's fault: the task has a newer owner, which
+		// processes the record again.
+		r.storeFenced(c.ts, "", err)
+		return nil
+	}
 	var re *graph.RecordError
 	if !errors.As(err, &re) {
 		return fmt.Errorf("kstreams: %w", err) // a punctuator error: no record to blame
@@ -745,22 +754,23 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	metadata := map[string]map[int32]string{}
-	var checkpoints []*taskState
 	type pending struct {
 		ts    *taskState
 		topic string
 		key   string
+		off   int64
+		meta  string
 	}
 	var updates []pending
 	for _, ts := range tasks {
 		if ts.failed.Load() || ts.orphaned.Load() {
 			// A changelog write failed (its state is not durable), or the
-			// task was fenced when the membership lease ran out: another
-			// member may own it, and write its changelog.
+			// task was fenced when the membership lease ran out or by its
+			// store: another member may own it, and write its changelog.
 			continue
 		}
 		part := ts.t.ID().Partition
-		changed := false
+		var mine []pending
 		for topic, tr := range ts.trackers {
 			off, done, ok := tr.commitPoint()
 			if !ok {
@@ -779,26 +789,29 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 			if ts.committed[topic] == key {
 				continue
 			}
-			if offsets[topic] == nil {
-				offsets[topic] = map[int32]kgo.EpochOffset{}
-				metadata[topic] = map[int32]string{}
+			mine = append(mine, pending{ts, topic, key, off, meta})
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := r.flushStores(ts, allStores); err != nil {
+			// Without the flush the task's offsets are not committed this
+			// round: its records are reprocessed after a crash, nothing is
+			// lost.
+			r.log.Warn("flushing stores failed; not committing the task's offsets this round", "task", ts.t.ID().String(), "error", err)
+			continue
+		}
+		for _, u := range mine {
+			if offsets[u.topic] == nil {
+				offsets[u.topic] = map[int32]kgo.EpochOffset{}
+				metadata[u.topic] = map[int32]string{}
 			}
-			offsets[topic][part] = kgo.EpochOffset{Epoch: -1, Offset: off}
-			metadata[topic][part] = meta
-			updates = append(updates, pending{ts, topic, key})
-			changed = true
+			offsets[u.topic][part] = kgo.EpochOffset{Epoch: -1, Offset: u.off}
+			metadata[u.topic][part] = u.meta
 		}
-		if changed && len(ts.stateDirs) > 0 {
-			checkpoints = append(checkpoints, ts)
-		}
+		updates = append(updates, mine...)
 	}
 	if len(offsets) == 0 {
-		return nil
-	}
-	if err := r.checkpoint(checkpoints); err != nil {
-		// Without the checkpoint the offsets are not committed this round:
-		// the records are reprocessed after a crash, nothing is lost.
-		r.log.Warn("checkpointing stores failed; not committing offsets this round", "error", err)
 		return nil
 	}
 	cctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
@@ -836,34 +849,6 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		u.ts.committed[u.topic] = u.key
 	}
 	r.stats.commits.Add(1)
-	return nil
-}
-
-// checkpoint records, for each persistent store of tasks, the changelog
-// offset its data covers: flush the store first, then write the offset.
-func (r *Runtime) checkpoint(tasks []*taskState) error {
-	if len(tasks) == 0 {
-		return nil
-	}
-	for _, ts := range tasks {
-		for _, s := range ts.t.Stores() {
-			dir, ok := ts.stateDirs[s.Spec.Name()]
-			if !ok {
-				continue
-			}
-			// The offset after the task's own last acknowledged write (or
-			// the end restored): read before the flush, so the flushed data
-			// covers it. Not the partition's end, which could hold writes of
-			// another owner.
-			end := ts.changelogOf(s.Spec.Name()).next.Load()
-			if err := s.Backend.Flush(); err != nil {
-				return fmt.Errorf("kstreams: flushing store %s of task %s: %w", s.Spec.Name(), ts.t.ID(), err)
-			}
-			if err := writeCheckpoint(dir, end); err != nil {
-				return fmt.Errorf("kstreams: writing checkpoint of store %s of task %s: %w", s.Spec.Name(), ts.t.ID(), err)
-			}
-		}
-	}
 	return nil
 }
 
@@ -1154,7 +1139,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 	ts := &taskState{closed: make(chan struct{}),
 		sub: st, async: isAsync(st), inlineOK: mayInline(st), ctx: tctx, cancel: cancel,
 		trackers: map[string]*partTracker{}, committed: map[string]string{}, paused: map[string]bool{},
-		stateDirs: map[string]string{}, queues: map[string]*unitQueue{},
+		queues: map[string]*unitQueue{},
 	}
 	for _, topic := range st.SourceTopics {
 		tr := newPartTracker()
@@ -1223,15 +1208,22 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	if err != nil {
 		return nil, err
 	}
+	ds := &durableStore{name: spec.Name(), b: b}
 	if !spec.Logged() {
+		h.ts.durable = append(h.ts.durable, ds)
 		return b, nil
+	}
+	if k, ok := b.(store.OffsetKeeper); ok {
+		ds.keeper = k
+	} else if p, ok := b.(store.Persistent); ok && p.Persistent() && bctx.Dir != "" {
+		ds.dir = bctx.Dir
+	} else {
+		ds = nil // restored from the changelog's start at every open
 	}
 	topic := graph.ChangelogTopic(h.r.cfg.AppID, spec.Name())
 	start := int64(-1) // no checkpoint: the store is empty
-	persistent := false
-	if p, ok := b.(store.Persistent); ok && p.Persistent() && bctx.Dir != "" {
-		persistent = true
-		cp, err := readCheckpoint(bctx.Dir)
+	if ds != nil {
+		cp, err := ds.storedOffset()
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -1251,12 +1243,13 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 		b.Close()
 		return nil, err
 	}
-	if persistent {
-		h.ts.stateDirs[spec.Name()] = bctx.Dir
-	}
 	cb := &changelogBackend{Backend: b, store: spec.Name(), topic: topic, partition: bctx.Partition, r: h.r, ts: h.ts}
 	cb.promise = cb.onAcked
 	cb.next.Store(end)
 	h.ts.changelogs = append(h.ts.changelogs, cb)
+	if ds != nil {
+		ds.cl = cb
+		h.ts.durable = append(h.ts.durable, ds)
+	}
 	return cb, nil
 }
