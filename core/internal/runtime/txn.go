@@ -138,14 +138,7 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 			}
 		}
 	}
-	var checkpoints []*taskState
-	if try == kgo.TryCommit {
-		for _, ts := range tasks {
-			if len(ts.stateDirs) > 0 {
-				checkpoints = append(checkpoints, ts)
-			}
-		}
-	} else {
+	if try != kgo.TryCommit {
 		// Nothing may produce while the transaction ends.
 		for _, ts := range tasks {
 			ts.orphaned.Store(true)
@@ -201,6 +194,16 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 		req.Topics = topics
 		return nil
 	})
+	// Stores without changelog hold the only copy of their state: flushed
+	// before the offsets are committed.
+	for _, ts := range tasks {
+		if try == kgo.TryCommit && !ts.stopped.Load() {
+			if err := r.flushStores(ts, unloggedStores); err != nil {
+				r.log.Warn("flushing stores failed; aborting the transaction", "task", ts.t.ID().String(), "error", err)
+				try = kgo.TryAbort
+			}
+		}
+	}
 	// To commit, End forces a heartbeat, which franz-go sends only within a
 	// group session: while a rebalance waits for this loop to let it go on,
 	// there is none. So a commit is tried only while heartbeats are being
@@ -223,8 +226,12 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	r.txnDoomed = false
 	if committed {
 		r.stats.commits.Add(1)
-		if err := r.checkpoint(checkpoints); err != nil {
-			r.log.Warn("checkpointing stores failed; they restore from their previous checkpoint", "error", err)
+		// After the commit: a store's offset covers only committed
+		// changelog records.
+		for _, ts := range tasks {
+			if err := r.flushStores(ts, loggedStores); err != nil {
+				r.log.Warn("flushing stores failed; they restore from their previous checkpoint", "task", ts.t.ID().String(), "error", err)
+			}
 		}
 	}
 	if final {
