@@ -1,0 +1,21 @@
+module github.com/kstreams-go/kstreams/stores/redis
+
+go 1.26.0
+
+require (
+	github.com/google/btree v1.1.3
+	github.com/kstreams-go/kstreams/core v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
+
+replace github.com/kstreams-go/kstreams/core => ../../core

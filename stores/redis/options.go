@@ -1,0 +1,74 @@
+package redis
+
+import "fmt"
+
+// Option configures the backends a Supplier opens.
+type Option func(*options)
+
+type options struct {
+	maxBufferedWrites int
+	maxBufferedBytes  int
+	readCacheBytes    int
+	rangePageSize     int
+}
+
+// Defaults of the options.
+const (
+	DefaultMaxBufferedWrites = 10_000
+	DefaultMaxBufferedBytes  = 16 << 20
+	DefaultReadCacheBytes    = 4 << 20
+	DefaultRangePageSize     = 512
+	maxRangePageSize         = 4000 // Lua's unpack limit is about 8000 values
+)
+
+func defaultOptions() options {
+	return options{
+		maxBufferedWrites: DefaultMaxBufferedWrites,
+		maxBufferedBytes:  DefaultMaxBufferedBytes,
+		readCacheBytes:    DefaultReadCacheBytes,
+		rangePageSize:     DefaultRangePageSize,
+	}
+}
+
+// WithMaxBufferedWrites bounds the writes a store instance buffers between
+// flushes: distinct keys written plus range deletions (default 10,000).
+// A write that finds the buffer full first flushes it (an early flush, fenced
+// like any other, that leaves the stored changelog offset as it was).
+func WithMaxBufferedWrites(n int) Option {
+	return func(o *options) { o.maxBufferedWrites = n }
+}
+
+// WithMaxBufferedBytes bounds the bytes of keys and values a store instance
+// buffers between flushes (default 16 MiB); see WithMaxBufferedWrites.
+func WithMaxBufferedBytes(n int) Option {
+	return func(o *options) { o.maxBufferedBytes = n }
+}
+
+// WithReadCache sets the size in bytes of each store instance's cache of
+// values read from Redis (default 4 MiB; 0 disables it). The cache holds
+// values known to match the server, found or missing, and the values of
+// flushed writes; it is never stale because the owner of a store instance is
+// its only writer.
+func WithReadCache(bytes int) Option {
+	return func(o *options) { o.readCacheBytes = bytes }
+}
+
+// WithRangePageSize sets how many entries a Range reads from Redis per round
+// trip (default 512, at most 4000).
+func WithRangePageSize(n int) Option {
+	return func(o *options) { o.rangePageSize = n }
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.maxBufferedWrites < 1:
+		return fmt.Errorf("WithMaxBufferedWrites(%d): must be at least 1", o.maxBufferedWrites)
+	case o.maxBufferedBytes < 1:
+		return fmt.Errorf("WithMaxBufferedBytes(%d): must be at least 1", o.maxBufferedBytes)
+	case o.readCacheBytes < 0:
+		return fmt.Errorf("WithReadCache(%d): must not be negative", o.readCacheBytes)
+	case o.rangePageSize < 1 || o.rangePageSize > maxRangePageSize:
+		return fmt.Errorf("WithRangePageSize(%d): must be between 1 and %d", o.rangePageSize, maxRangePageSize)
+	}
+	return nil
+}
