@@ -1,0 +1,860 @@
+// Package snapshot keeps state stores in object storage: a local working
+// copy (a store.Checkpointer backend such as stores/pebble's) whose
+// checkpoints are uploaded incrementally to a bucket.Bucket, with a manifest
+// per store instance as the commit point. It is written once for every
+// bucket driver (core/bucket's Dir, stores/s3, stores/gcs), as database/sql
+// is for its drivers.
+//
+//	b := s3.New(client, "my-bucket")
+//	counts := store.KeyValue("counts", serde.String, serde.Int64,
+//		snapshot.Supplier(b, pebble.Supplier(), pebble.RestoreCheckpoint))
+//
+// # How it works
+//
+// The Backend a Supplier opens implements store.OffsetKeeper. FlushAt
+// (called by the runtime before each commit of the task's offsets) takes a
+// checkpoint of the working copy into a new local directory, uploads the
+// files the bucket does not hold yet under their SHA-256 (table files never
+// change, so consecutive snapshots share most of them and a snapshot
+// uploads roughly what was written since the previous one), then replaces
+// the instance's manifest (the files, the changelog offset, the owner's
+// epoch) by compare-and-swap on the version this owner last wrote. The
+// manifest is the snapshot's commit point: a crash before it leaves the
+// previous snapshot in force and a few unreferenced files for the garbage
+// collection.
+//
+// Opening raises the owner epoch in the manifest by compare-and-swap, so
+// that the previous owner's next manifest write fails and its FlushAt
+// returns an error wrapping store.ErrFenced; then it downloads the
+// manifest's files (skipping those a local cache already holds, checking
+// each file's SHA-256) and has the local side restore them (RestoreFunc)
+// before opening the working copy. StoredOffset is the manifest's offset,
+// so the runtime replays only the changelog's tail.
+//
+// # Garbage
+//
+// Files no manifest references (left by a crash or a fenced owner between
+// upload and manifest, or dropped by later snapshots) are deleted by the
+// current owner once older than the grace period (WithGarbageGrace): the
+// grace period protects files a concurrent newer owner may have just
+// uploaded and not yet referenced.
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/bucket"
+	"github.com/kstreams-go/kstreams/core/store"
+)
+
+// RestoreFunc makes dir hold the store captured in checkpoint (a directory
+// written by the local backend's store.Checkpointer), so that the local
+// Supplier given dir as BackendContext.Dir opens it. dir exists and is
+// empty. stores/pebble's RestoreCheckpoint is one.
+type RestoreFunc func(checkpoint, dir string) error
+
+// Option configures a Supplier.
+type Option func(*config)
+
+type config struct {
+	prefix      string
+	concurrency int
+	timeout     time.Duration
+	grace       time.Duration
+	gcEvery     time.Duration
+	check       bool
+	now         func() time.Time
+}
+
+// WithPrefix keeps every object under prefix in the bucket (for example
+// "prod/"). The objects of one store instance are
+// <prefix><app>/<store>/<task>/manifest and .../files/<sha256>.
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithConcurrency sets how many files one snapshot uploads, or one open
+// downloads, at a time (default 4).
+func WithConcurrency(n int) Option {
+	return func(c *config) { c.concurrency = max(n, 1) }
+}
+
+// WithTimeout bounds one open (claim and download) and one flush (upload
+// and manifest) as a whole (default 10 minutes). A flush that times out
+// returns an error; the runtime then does not commit.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithGarbageGrace sets how old a file no manifest references must be before
+// it is deleted (default 1 hour), and so how often the owner looks for them
+// (after a snapshot, at most every half grace period). It must exceed the
+// longest time an owner may take between uploading a file and writing the
+// manifest that references it, pauses included. Zero collects at every
+// snapshot and is for tests.
+func WithGarbageGrace(d time.Duration) Option {
+	return func(c *config) {
+		c.grace = max(d, 0)
+		c.gcEvery = c.grace / 2
+	}
+}
+
+// WithoutConditionalCheck skips the check, made once per Supplier before
+// its first open, that the bucket refuses the writes its conditions
+// forbid (bucket.CheckConditional). Fencing relies on them.
+func WithoutConditionalCheck() Option { return func(c *config) { c.check = false } }
+
+// Supplier returns a store.Supplier whose backends keep their contents in
+// b: each opens a working copy with local (whose backends must implement
+// store.Checkpointer), restored by restore from the instance's last
+// snapshot, and implements store.OffsetKeeper by uploading snapshots.
+//
+// Files are kept in BackendContext.Dir: a cache of the files of the last
+// snapshot (so a restart on the same disk downloads nothing) and the working
+// copy. Without a Dir, a temporary directory is used and removed on Close.
+func Supplier(b bucket.Bucket, local store.Supplier, restore RestoreFunc, opts ...Option) store.Supplier {
+	cfg := config{concurrency: 4, timeout: 10 * time.Minute, grace: time.Hour, gcEvery: 30 * time.Minute, check: true, now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &supplier{b: b, local: local, restore: restore, cfg: cfg}
+	return s.open
+}
+
+type supplier struct {
+	b       bucket.Bucket
+	local   store.Supplier
+	restore RestoreFunc
+	cfg     config
+
+	checkMu sync.Mutex
+	checked bool
+}
+
+// checkConditional runs bucket.CheckConditional until it succeeds once.
+func (s *supplier) checkConditional(ctx context.Context) error {
+	if !s.cfg.check {
+		return nil
+	}
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if s.checked {
+		return nil
+	}
+	if err := bucket.CheckConditional(ctx, s.b, s.cfg.prefix); err != nil {
+		return err
+	}
+	s.checked = true
+	return nil
+}
+
+// liveDirs are the working directories of the backends open in this
+// process: an open removes the other working directories of its instance
+// directory (left by a crash), never a live one.
+var (
+	liveDirsMu sync.Mutex
+	liveDirs   = map[string]bool{}
+)
+
+// Backend is a store.Backend whose working copy is local and whose
+// snapshots are kept in a bucket. It implements store.OffsetKeeper. It is
+// safe for concurrent use; FlushAt and Flush are serialized.
+type Backend struct {
+	local  store.Backend
+	cp     store.Checkpointer
+	b      bucket.Bucket
+	cfg    config
+	l      layout
+	name   string // "<store> (task <task>)", for messages
+	log    *slog.Logger
+	epoch  int64
+	root   string // the instance directory (BackendContext.Dir or a temporary one)
+	work   string // this open's working directory under root
+	temp   bool   // root is temporary: removed on Close
+	writes atomic.Int64
+	fenced atomic.Bool
+
+	mu         sync.Mutex // serializes flushes and Close
+	closed     bool
+	manifest   *Manifest // the last one this owner read or wrote
+	version    string    // its version
+	flushedAt  int64     // writes counted when the manifest's checkpoint was taken
+	uploaded   map[string]bool
+	prevCP     string              // the previous checkpoint's directory, kept for the hash memo
+	memo       map[string]fileMemo // by relative name, for the files of prevCP
+	cpSeq      int
+	lastGC     time.Time
+	closedOnce sync.Once
+}
+
+type fileMemo struct {
+	fi     fs.FileInfo
+	sha256 string
+}
+
+var (
+	_ store.Backend      = (*Backend)(nil)
+	_ store.OffsetKeeper = (*Backend)(nil)
+)
+
+func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
+	name := fmt.Sprintf("%s (task %s)", bc.Store, bc.Task)
+	errorf := func(format string, args ...any) error {
+		return fmt.Errorf("snapshot store %s: "+format, append([]any{name}, args...)...)
+	}
+	log := bc.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	if err := s.checkConditional(ctx); err != nil {
+		return nil, errorf("the bucket cannot fence stale owners: %w", err)
+	}
+
+	root, temp := bc.Dir, false
+	if root == "" {
+		d, err := os.MkdirTemp("", "kstreams-snapshot-")
+		if err != nil {
+			return nil, errorf("no state directory given, creating a temporary one: %w", err)
+		}
+		root, temp = d, true
+	}
+	defer func() {
+		if err != nil && temp {
+			os.RemoveAll(root)
+		}
+	}()
+
+	l := newLayout(s.cfg.prefix, bc)
+	m, version, err := s.claim(ctx, l, bc)
+	if err != nil {
+		return nil, errorf("claiming ownership: %w", err)
+	}
+	log = log.With("store", bc.Store, "task", bc.Task, "epoch", m.Epoch)
+
+	work := filepath.Join(root, "open-"+strconv.FormatInt(m.Epoch, 10))
+	if err := prepareRoot(root, work); err != nil {
+		return nil, errorf("preparing directory %s: %w", root, err)
+	}
+	defer func() {
+		if err != nil {
+			releaseWork(work)
+		}
+	}()
+	storeDir := filepath.Join(work, "store")
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+		return nil, errorf("%w", err)
+	}
+	if len(m.Files) > 0 {
+		start := time.Now()
+		fetched, err := s.download(ctx, l, m, filepath.Join(root, "cache"))
+		if err != nil {
+			return nil, errorf("downloading snapshot (manifest seq %d): %w", m.Seq, err)
+		}
+		restoreDir := filepath.Join(work, "restore")
+		if err := assemble(m, filepath.Join(root, "cache"), restoreDir); err != nil {
+			return nil, errorf("assembling snapshot (manifest seq %d): %w", m.Seq, err)
+		}
+		if err := s.restore(restoreDir, storeDir); err != nil {
+			return nil, errorf("restoring snapshot (manifest seq %d): %w", m.Seq, err)
+		}
+		if err := os.RemoveAll(restoreDir); err != nil {
+			return nil, errorf("%w", err)
+		}
+		log.Info("restored snapshot", "files", len(m.Files), "downloaded", fetched, "offset", m.Offset, "took", time.Since(start))
+	}
+	lbc := bc
+	lbc.Dir = storeDir
+	lb, err := s.local(lbc)
+	if err != nil {
+		return nil, errorf("opening the working copy: %w", err)
+	}
+	cp, ok := lb.(store.Checkpointer)
+	if !ok {
+		lb.Close()
+		return nil, errorf("the local backend %T does not implement store.Checkpointer", lb)
+	}
+	uploaded := map[string]bool{}
+	for _, f := range m.Files {
+		uploaded[f.SHA256] = true
+	}
+	return &Backend{
+		local: lb, cp: cp, b: s.b, cfg: s.cfg, l: l, name: name, log: log,
+		epoch: m.Epoch, root: root, work: work, temp: temp,
+		manifest: m, version: version, uploaded: uploaded, memo: map[string]fileMemo{},
+		lastGC: time.Time{},
+	}, nil
+}
+
+// claim raises the owner epoch in the instance's manifest (creating it if
+// missing) by compare-and-swap, retrying while concurrent opens race.
+func (s *supplier) claim(ctx context.Context, l layout, bc store.BackendContext) (*Manifest, string, error) {
+	const attempts = 20
+	var lastErr error
+	for range attempts {
+		m, version, err := readManifest(ctx, s.b, l.manifest())
+		cond := bucket.IfMatch(version)
+		switch {
+		case errors.Is(err, bucket.ErrNotFound):
+			m = &Manifest{Format: manifestFormat, App: bc.App, Store: bc.Store, Task: bc.Task, Offset: -1}
+			cond = bucket.IfAbsent
+		case err != nil:
+			return nil, "", err
+		}
+		m.Epoch++
+		m.Seq++
+		m.Written = s.cfg.now().UTC()
+		version, err = writeManifest(ctx, s.b, l.manifest(), m, cond)
+		if err == nil {
+			return m, version, nil
+		}
+		if !errors.Is(err, bucket.ErrPreconditionFailed) {
+			return nil, "", err
+		}
+		lastErr = err // another open raced this one: read again
+	}
+	return nil, "", fmt.Errorf("%d attempts lost a race with other opens; last: %w", attempts, lastErr)
+}
+
+// prepareRoot creates root and work, and removes the working directories of
+// earlier opens that are not live in this process (left by a crash).
+func prepareRoot(root, work string) error {
+	liveDirsMu.Lock()
+	defer liveDirsMu.Unlock()
+	entries, err := os.ReadDir(root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(root, e.Name())
+		if strings.HasPrefix(e.Name(), "open-") && !liveDirs[p] {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+	}
+	if liveDirs[work] {
+		return fmt.Errorf("working directory %s is in use by another open of the same epoch", work)
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	liveDirs[work] = true
+	return nil
+}
+
+func releaseWork(work string) {
+	liveDirsMu.Lock()
+	defer liveDirsMu.Unlock()
+	delete(liveDirs, work)
+	os.RemoveAll(work)
+}
+
+// download fetches the manifest's files missing from cache, checking their
+// SHA-256, and returns how many it fetched.
+func (s *supplier) download(ctx context.Context, l layout, m *Manifest, cache string) (int, error) {
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return 0, err
+	}
+	var need []File
+	seen := map[string]bool{}
+	for _, f := range m.Files {
+		if seen[f.SHA256] {
+			continue
+		}
+		seen[f.SHA256] = true
+		if fi, err := os.Stat(filepath.Join(cache, f.SHA256)); err == nil && fi.Size() == f.Size {
+			continue
+		}
+		need = append(need, f)
+	}
+	err := parallel(ctx, s.cfg.concurrency, need, func(ctx context.Context, f File) error {
+		return fetch(ctx, s.b, l.file(f.SHA256), f, cache)
+	})
+	return len(need), err
+}
+
+// fetch downloads one file into cache/<sha256>, through a temporary file.
+func fetch(ctx context.Context, b bucket.Bucket, object string, f File, cache string) error {
+	r, _, err := b.Get(ctx, object)
+	if err != nil {
+		return fmt.Errorf("file %s: %w", f.Name, err)
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(cache, ".download-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("file %s: downloading %s: %w", f.Name, object, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 || n != f.Size {
+		tmp.Close()
+		return fmt.Errorf("file %s: object %s holds %d bytes with SHA-256 %s; the manifest says %d bytes, %s", f.Name, object, n, got, f.Size, f.SHA256)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(cache, f.SHA256))
+}
+
+// assemble lays the manifest's files out in dir under their names, as hard
+// links to the cache (copies where links fail).
+func assemble(m *Manifest, cache, dir string) error {
+	for _, f := range m.Files {
+		if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
+			return fmt.Errorf("manifest names a file outside the checkpoint: %q", f.Name)
+		}
+		to := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		from := filepath.Join(cache, f.SHA256)
+		if os.Link(from, to) == nil {
+			continue
+		}
+		if err := copyFile(from, to); err != nil {
+			return fmt.Errorf("file %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// parallel runs fn on every item, n at a time, and returns the first error
+// (the others are canceled).
+func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, it); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (s *Backend) errorf(format string, args ...any) error {
+	return fmt.Errorf("snapshot store %s: "+format, append([]any{s.name}, args...)...)
+}
+
+// writable returns the error writes get once this owner was fenced.
+func (s *Backend) writable() error {
+	if s.fenced.Load() {
+		return s.errorf("refusing a write: %w", store.ErrFenced)
+	}
+	return nil
+}
+
+// Get implements store.Backend from the working copy.
+func (s *Backend) Get(key []byte) ([]byte, bool, error) { return s.local.Get(key) }
+
+// Range implements store.Backend from the working copy.
+func (s *Backend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] { return s.local.Range(lo, hi) }
+
+// Set implements store.Backend on the working copy; refused once fenced.
+func (s *Backend) Set(key, value []byte) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	return s.local.Set(key, value)
+}
+
+// Delete implements store.Backend on the working copy; refused once fenced.
+func (s *Backend) Delete(key []byte) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	return s.local.Delete(key)
+}
+
+// DeleteRange implements store.Backend on the working copy; refused once
+// fenced.
+func (s *Backend) DeleteRange(lo, hi []byte) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	return s.local.DeleteRange(lo, hi)
+}
+
+// Write implements store.Backend on the working copy; refused once fenced.
+func (s *Backend) Write(b *store.Batch) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	return s.local.Write(b)
+}
+
+// Flush implements store.Backend: it uploads a snapshot keeping the stored
+// offset (for stores without changelog, the snapshot is their only copy).
+func (s *Backend) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return s.snapshot(s.manifest.Offset, false)
+}
+
+// StoredOffset implements store.OffsetKeeper: the offset of the last
+// manifest this owner read or wrote.
+func (s *Backend) StoredOffset() (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, false, store.ErrClosed
+	}
+	return s.manifest.Offset, s.manifest.Offset >= 0, nil
+}
+
+// FlushAt implements store.OffsetKeeper: it uploads a snapshot whose
+// manifest records offset. FlushAt(-1) only rewrites the manifest without
+// offset (the runtime then restores the store from scratch). An error
+// wrapping store.ErrFenced means a newer owner opened the instance.
+func (s *Backend) FlushAt(offset int64) error {
+	if offset < -1 {
+		return s.errorf("FlushAt(%d): invalid offset", offset)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return s.snapshot(offset, offset == -1)
+}
+
+// snapshot uploads a checkpoint and writes the manifest recording offset;
+// with keepFiles, only the manifest is rewritten. Called with mu held.
+func (s *Backend) snapshot(offset int64, keepFiles bool) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	writes := s.writes.Load()
+	if writes == s.flushedAt && offset == s.manifest.Offset {
+		return nil // nothing changed since the last manifest
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	next := *s.manifest
+	next.Offset = offset
+	next.Seq++
+	var uploadedBytes int64
+	var uploadedFiles int
+	if !keepFiles {
+		files, n, bytes, err := s.checkpointAndUpload(ctx)
+		if err != nil {
+			return err
+		}
+		next.Files, uploadedFiles, uploadedBytes = files, n, bytes
+	}
+	next.Written = s.cfg.now().UTC()
+	if err := s.writeManifest(ctx, &next); err != nil {
+		return err
+	}
+	s.flushedAt = writes
+	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
+	s.pruneCache()
+	if s.cfg.grace == 0 || s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {
+		if err := s.collectGarbage(ctx); err != nil {
+			// The snapshot is written; garbage waits for the next round.
+			s.log.Warn("snapshot garbage collection failed", "error", err)
+		}
+	}
+	return nil
+}
+
+// writeManifest replaces the manifest by compare-and-swap on the version
+// this owner last wrote. Called with mu held.
+func (s *Backend) writeManifest(ctx context.Context, m *Manifest) error {
+	version, err := writeManifest(ctx, s.b, s.l.manifest(), m, bucket.IfMatch(s.version))
+	if err == nil {
+		s.manifest, s.version = m, version
+		return nil
+	}
+	if !errors.Is(err, bucket.ErrPreconditionFailed) {
+		return s.errorf("writing manifest (seq %d): %w", m.Seq, err)
+	}
+	// Someone else wrote the manifest: a newer owner, unless our own write
+	// was applied though its answer was lost.
+	cur, version, rerr := readManifest(ctx, s.b, s.l.manifest())
+	switch {
+	case rerr != nil:
+		return s.errorf("writing manifest (seq %d): %w; reading it back: %v", m.Seq, err, rerr)
+	case cur.Epoch != s.epoch:
+		s.fenced.Store(true)
+		return s.errorf("writing manifest (seq %d): %w", m.Seq, errFencedBy(s.epoch, cur.Epoch))
+	}
+	// Our epoch: our own earlier write landed. Swap on its version.
+	s.manifest, s.version = cur, version
+	version, err = writeManifest(ctx, s.b, s.l.manifest(), m, bucket.IfMatch(version))
+	if err != nil {
+		return s.errorf("writing manifest (seq %d) again: %w", m.Seq, err)
+	}
+	s.manifest, s.version = m, version
+	return nil
+}
+
+// checkpointAndUpload takes a checkpoint of the working copy, uploads the
+// files the bucket does not hold, and returns the checkpoint's file list
+// with the number and bytes of files uploaded. Called with mu held.
+func (s *Backend) checkpointAndUpload(ctx context.Context) ([]File, int, int64, error) {
+	s.cpSeq++
+	dir := filepath.Join(s.work, "checkpoints", strconv.Itoa(s.cpSeq))
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, 0, 0, s.errorf("%w", err)
+	}
+	if err := s.cp.Checkpoint(dir); err != nil {
+		return nil, 0, 0, s.errorf("checkpoint: %w", err)
+	}
+	// The new checkpoint replaces the previous one as the hash memo's base
+	// whatever happens next; the previous one's files stay until then, so
+	// no new file can reuse their inodes.
+	prev := s.prevCP
+	s.prevCP = dir
+	defer func() {
+		if prev != "" {
+			os.RemoveAll(prev)
+		}
+	}()
+
+	var files []File
+	memo := map[string]fileMemo{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("checkpoint holds a non-file %s", p)
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sum := ""
+		if old, ok := s.memo[rel]; ok && os.SameFile(old.fi, fi) && old.fi.Size() == fi.Size() && old.fi.ModTime().Equal(fi.ModTime()) {
+			sum = old.sha256 // the same immutable file as in the previous checkpoint
+		} else if sum, err = hashFile(p); err != nil {
+			return err
+		}
+		memo[rel] = fileMemo{fi: fi, sha256: sum}
+		files = append(files, File{Name: rel, SHA256: sum, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, 0, 0, s.errorf("reading checkpoint %s: %w", dir, err)
+	}
+	s.memo = memo
+
+	var todo []File
+	seen := map[string]bool{}
+	for _, f := range files {
+		if !s.uploaded[f.SHA256] && !seen[f.SHA256] {
+			seen[f.SHA256] = true
+			todo = append(todo, f)
+		}
+	}
+	var bytes atomic.Int64
+	cache := filepath.Join(s.root, "cache")
+	os.MkdirAll(cache, 0o755)
+	err = parallel(ctx, s.cfg.concurrency, todo, func(ctx context.Context, f File) error {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if _, err := s.b.Put(ctx, s.l.file(f.SHA256), in, f.Size, bucket.Cond{}); err != nil {
+			return fmt.Errorf("uploading %s: %w", f.Name, err)
+		}
+		bytes.Add(f.Size)
+		// Keep a link in the cache so that a restart on this disk downloads
+		// nothing (best effort: a copy is not worth it).
+		os.Link(p, filepath.Join(cache, f.SHA256))
+		return nil
+	})
+	if err != nil {
+		// Files uploaded before the error are uploaded again next time.
+		return nil, 0, 0, s.errorf("uploading checkpoint files: %w", err)
+	}
+	for _, f := range todo {
+		s.uploaded[f.SHA256] = true
+	}
+	return files, len(todo), bytes.Load(), nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// pruneCache removes the cached files the current manifest does not
+// reference. Called with mu held.
+func (s *Backend) pruneCache() {
+	cache := filepath.Join(s.root, "cache")
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, f := range s.manifest.Files {
+		keep[f.SHA256] = true
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			os.Remove(filepath.Join(cache, e.Name()))
+		}
+	}
+}
+
+// collectGarbage deletes the instance's files that the current manifest
+// does not reference and that are older than the grace period. Called with
+// mu held, after a successful manifest write.
+func (s *Backend) collectGarbage(ctx context.Context) error {
+	s.lastGC = s.cfg.now()
+	keep := map[string]bool{}
+	for _, f := range s.manifest.Files {
+		keep[f.SHA256] = true
+	}
+	var garbage []string
+	for info, err := range s.b.List(ctx, s.l.filesPrefix()) {
+		if err != nil {
+			return err
+		}
+		sum := s.l.hashOf(info.Name)
+		if !keep[sum] && s.cfg.now().Sub(info.Modified) >= s.cfg.grace {
+			garbage = append(garbage, info.Name)
+		}
+	}
+	if len(garbage) == 0 {
+		return nil
+	}
+	// Delete only while still the owner: a newer owner's manifest may
+	// reference files this one does not know.
+	cur, _, err := readManifest(ctx, s.b, s.l.manifest())
+	if err != nil {
+		return err
+	}
+	if cur.Epoch != s.epoch {
+		return errFencedBy(s.epoch, cur.Epoch)
+	}
+	for _, f := range cur.Files {
+		keep[f.SHA256] = true
+	}
+	deleted := 0
+	for _, name := range garbage {
+		sum := s.l.hashOf(name)
+		if keep[sum] {
+			continue
+		}
+		if err := s.b.Delete(ctx, name); err != nil {
+			return err
+		}
+		delete(s.uploaded, sum)
+		deleted++
+	}
+	s.log.Debug("snapshot garbage collected", "deleted", deleted)
+	return nil
+}
+
+// Epoch returns the owner epoch this backend claimed when it opened.
+func (s *Backend) Epoch() int64 { return s.epoch }
+
+// Close implements store.Backend: it closes the working copy and removes
+// it (the bucket holds the state; the file cache stays for the next open).
+// It uploads nothing.
+func (s *Backend) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	s.closed = true
+	err := s.local.Close()
+	releaseWork(s.work)
+	if s.temp {
+		os.RemoveAll(s.root)
+	}
+	if err != nil {
+		return s.errorf("closing the working copy: %w", err)
+	}
+	return nil
+}
