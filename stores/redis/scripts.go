@@ -37,7 +37,7 @@ return {owner, redis.call('HGET', KEYS[1], 'offset')}
 // check comes before the first write, so a failing script changes nothing.
 //
 // KEYS[1] meta hash, KEYS[2] data hash, KEYS[3] index sorted set.
-// ARGV[1] owner; ARGV[2] offset: '' keeps it, '-' deletes it, else the
+// ARGV[1] owner; ARGV[2] offset: ” keeps it, '-' deletes it, else the
 // offset; ARGV[3..5] the numbers of range deletions, sets and deletions;
 // then each range deletion's ZRANGEBYLEX bounds, each set's key and value,
 // and each deleted key.
