@@ -217,4 +217,3 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
-

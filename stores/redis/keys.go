@@ -25,6 +25,28 @@ func keysOf(bctx store.BackendContext) instanceKeys {
 	}
 }
 
+// KeyNames are the Redis keys holding one store instance.
+type KeyNames struct {
+	// Meta is a hash: epoch (the owner epoch), owner (epoch/token of the
+	// current owner), layout (the key layout's version) and offset (the
+	// changelog offset the data covers, absent if none).
+	Meta string
+	// Data is a hash from each key of the store to its value.
+	Data string
+	// Index is a sorted set of every key of the store, all with score 0, in
+	// byte order for ranges.
+	Index string
+}
+
+// Keys returns the names of the Redis keys of a store instance (application
+// id, store name, partition), for inspection and cleanup. Deleting them
+// while no owner runs drops the instance; its next owner restores it from
+// its changelog, if it has one.
+func Keys(app, storeName string, partition int32) KeyNames {
+	k := keysOf(store.BackendContext{App: app, Store: storeName, Partition: partition})
+	return KeyNames{Meta: k.meta, Data: k.data, Index: k.index}
+}
+
 // escapeName writes the bytes of a name that would make key prefixes
 // ambiguous or break the hash tag (':', '{', '}', '%', and bytes outside
 // printable ASCII) as %XX, so distinct names give distinct prefixes.
