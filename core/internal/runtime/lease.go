@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -201,6 +202,11 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 		}
 		id := old.t.ID()
 		ts, err := r.newTask(ctx, old.sub, id.Partition, committed)
+		if err != nil && r.stopCtx.Err() != nil && errors.Is(err, context.Canceled) {
+			r.log.Info("shutting down: task not rebuilt", "task", id.String())
+			left = append(left, old)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("kstreams: rebuilding task %s: %w", id, err)
 		}

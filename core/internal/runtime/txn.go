@@ -115,7 +115,7 @@ func (r *Runtime) idle(tasks []*taskState) bool {
 func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool) error {
 	tasks := r.allTasks()
 	try := kgo.TryCommit
-	if r.suspended.Load() || r.txnDoomed {
+	if r.suspended.Load() || r.txnDoomed || r.txnAborted.Load() {
 		try = kgo.TryAbort
 	}
 	for _, ts := range tasks {
@@ -136,6 +136,24 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 				try = kgo.TryAbort
 				break
 			}
+		}
+	}
+	if try == kgo.TryCommit {
+		// Every record the transaction holds must be acknowledged before
+		// the commit points are taken: a unit completes only once its
+		// records are, and a unit whose outputs commit with this
+		// transaction but whose offset does not would be processed again
+		// by the next owner, its outputs then committed twice.
+		fctx, cancel := context.WithTimeout(ctx, max(wait, 5*time.Second))
+		err := r.cl.Flush(fctx)
+		cancel()
+		if err != nil {
+			if !final {
+				r.log.Debug("records not acknowledged yet; transaction not committed this round", "error", err)
+				return nil
+			}
+			r.log.Warn("records not acknowledged at shutdown; aborting the transaction (their next owner processes them again)", "error", err)
+			try = kgo.TryAbort
 		}
 	}
 	if try != kgo.TryCommit {
@@ -221,9 +239,17 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 		return fmt.Errorf("kstreams: the instance's transactional producer was fenced (%w): its transaction outlived the transaction timeout (a network partition, say) or another instance uses its transactional id; the instance stops: restart it", err)
 	}
 	if err != nil {
-		r.log.Warn("ending the transaction failed; it is aborted", "error", err)
+		// End gave up before ending the transaction (its context ran out
+		// while flushing or sending EndTxn): still open, it must be
+		// aborted before the next one begins.
+		r.log.Warn("ending the transaction failed; aborting it", "error", err)
+		committed = false
+		if err := r.abortOpenTxn(ctx); err != nil {
+			return err
+		}
 	}
 	r.txnDoomed = false
+	r.txnAborted.Store(false)
 	if committed {
 		r.stats.commits.Add(1)
 		// After the commit: a store's offset covers only committed
@@ -255,19 +281,46 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	return nil
 }
 
+// abortOpenTxn aborts the transaction an End that failed left open,
+// retrying for up to a minute.
+func (r *Runtime) abortOpenTxn(ctx context.Context) error {
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err = r.txn.End(actx, kgo.TryAbort)
+		cancel()
+		if err == nil || fenced(err) {
+			break
+		}
+		r.log.Warn("aborting the transaction failed; retrying", "error", err)
+		time.Sleep(time.Second)
+	}
+	switch {
+	case fenced(err):
+		return fmt.Errorf("kstreams: the instance's transactional producer was fenced (%w) while aborting its transaction; the instance stops: restart it", err)
+	case err != nil:
+		return fmt.Errorf("kstreams: the open transaction could not be aborted for a minute (%w); the instance stops: restart it", err)
+	}
+	return nil
+}
+
 // fenced reports whether err means the transactional producer is fenced
 // for good: franz-go cannot use it again.
 func fenced(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
 }
 
-// abortProduceTxn fails the buffered records of a transactional instance;
-// requests in flight are waited for (abandoning them would break the
-// transaction's sequence numbers), until deadline.
+// abortProduceTxn fails the buffered records of a transactional instance
+// and waits for the requests in flight until deadline (abandoning them
+// would break the transaction's sequence numbers). Requests still in
+// flight then (the brokers are unreachable) are harmless: the transaction
+// they belong to can only abort, so they never become visible; the loop
+// ends it (see commitTxn) once the brokers answer again.
 func (r *Runtime) abortProduceTxn(deadline time.Time) {
+	r.txnAborted.Store(true)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := r.cl.AbortBufferedRecords(ctx); err != nil {
-		r.setFatal(fmt.Errorf("kstreams: aborting the records of tasks given up: %w; the instance stops (its transaction aborts)", err))
+		r.log.Warn("produce requests of an aborting transaction still in flight; the transaction aborts once the brokers answer", "error", err)
 	}
 }
