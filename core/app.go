@@ -71,6 +71,23 @@ func WithStateDir(dir string) Option {
 	return func(a *App) error { a.cfg.StateDir = dir; return nil }
 }
 
+// WithStateCleanupDelay sets how long the state directory of a task this
+// instance no longer owns is kept before it is deleted (default 10 minutes,
+// as Kafka Streams' state.cleanup.delay.ms): a task that comes back within
+// the delay restores only its changelog's tail; later it restores from
+// scratch, and disk use stays bounded by the tasks owned recently. Only
+// directories named like a task (<sub-topology>_<partition>) under
+// <state dir>/<application id> are deleted.
+func WithStateCleanupDelay(d time.Duration) Option {
+	return func(a *App) error {
+		if d <= 0 {
+			return fmt.Errorf("state cleanup delay must be positive, got %v", d)
+		}
+		a.cfg.StateCleanupDelay = d
+		return nil
+	}
+}
+
 // WithCommitInterval sets how often processed offsets are committed
 // (default 5s). A commit waits for all produced records to be acknowledged,
 // so shorter intervals cost throughput; longer ones mean more records

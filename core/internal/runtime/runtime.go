@@ -46,6 +46,9 @@ type Config struct {
 	AppID             string
 	Brokers           []string
 	StateDir          string
+	// StateCleanupDelay is how long the state directory of a task no
+	// longer owned is kept; 0 means 10 minutes.
+	StateCleanupDelay time.Duration
 	CommitInterval    time.Duration
 	Logger            *slog.Logger
 	KgoOpts           []kgo.Opt
@@ -124,6 +127,7 @@ type Runtime struct {
 
 	txn            *kgo.GroupTransactSession // Transactions only (see txn.go)
 	txnDoomed      bool                      // the open transaction must abort: a rebalance took tasks (guarded by mu)
+	txnAborted     atomic.Bool               // records of the open transaction were aborted: it must abort
 	txnSuspendDone bool                      // the transaction open when the lease ran out was aborted (loop only)
 	holdStarts     atomic.Bool               // a transaction commits: no processor call starts
 	rebuilds       []*taskState              // tasks closed to be rebuilt once their processors return (guarded by mu)
@@ -192,6 +196,9 @@ type taskState struct {
 
 // New validates cfg and returns a runtime; Run starts it.
 func New(cfg Config) (*Runtime, error) {
+	if cfg.StateCleanupDelay <= 0 {
+		cfg.StateCleanupDelay = 10 * time.Minute
+	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 5 * time.Second
 	}
@@ -472,6 +479,7 @@ func (r *Runtime) allTasks() []*taskState {
 func (r *Runtime) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(r.cfg.CommitInterval)
 	nextPunctuate := time.Now().Add(100 * time.Millisecond)
+	nextCleanup := time.Now().Add(r.cleanupInterval())
 	segments := false // some task has a segment running
 	for {
 		if ctx.Err() != nil || r.killed.Load() {
@@ -512,7 +520,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		r.mu.Lock()
 		clear(r.rewound)
 		var err error
-		if r.txn != nil && (r.txnDoomed || r.suspended.Load() && !r.txnSuspendDone) {
+		if r.txn != nil && (r.txnDoomed || r.txnAborted.Load() || r.suspended.Load() && !r.txnSuspendDone) {
 			// A rebalance took tasks or the lease ran out: the open
 			// transaction cannot commit; abort it and rebuild now.
 			r.txnSuspendDone = r.suspended.Load()
@@ -544,6 +552,10 @@ func (r *Runtime) loop(ctx context.Context) error {
 				err = r.commitTasks(ctx, r.allTasks())
 			}
 			nextCommit = time.Now().Add(r.cfg.CommitInterval)
+		}
+		if err == nil && time.Now().After(nextCleanup) {
+			r.cleanState(time.Now())
+			nextCleanup = time.Now().Add(r.cleanupInterval())
 		}
 		if err != nil && !r.killed.Load() && r.txn == nil {
 			// Commit what is complete, then stop.
@@ -1084,6 +1096,7 @@ func (r *Runtime) finishClose(ts *taskState) {
 	if err := ts.t.Close(); err != nil {
 		r.log.Error("closing task", "task", id.String(), "error", err)
 	}
+	r.touchTaskDir(id.String(), time.Now())
 	close(ts.closed)
 	r.log.Info("task closed", "task", id.String())
 }
@@ -1168,6 +1181,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 		cancel()
 		return nil, err
 	}
+	r.touchTaskDir(id.String(), time.Now())
 	ts.t = t
 	return ts, nil
 }
