@@ -42,10 +42,10 @@ type Policy struct {
 
 // Config is everything the runtime needs.
 type Config struct {
-	Topology          *graph.Topology
-	AppID             string
-	Brokers           []string
-	StateDir          string
+	Topology *graph.Topology
+	AppID    string
+	Brokers  []string
+	StateDir string
 	// StateCleanupDelay is how long the state directory of a task no
 	// longer owned is kept; 0 means 10 minutes.
 	StateCleanupDelay time.Duration
