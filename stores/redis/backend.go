@@ -52,6 +52,9 @@ type Backend struct {
 	flushing  *layer // being flushed, under cur; nil between flushes
 	cache     *readCache
 	gen       uint64 // flushes completed; a read racing one is not cached
+	complete  bool   // the cache holds every entry in Redis: a miss is final
+	preloaded bool   // a preload was tried
+	entries   int64  // in Redis when opened
 	offset    int64  // the stored changelog offset, -1 if none
 	fencedErr error  // set once a flush was refused
 	closed    bool
@@ -93,12 +96,12 @@ func Open(client redis.UniversalClient, bctx store.BackendContext, opts ...Optio
 		cache:  newReadCache(o.readCacheBytes),
 		offset: -1,
 	}
-	res, err := claimScript.Run(ctx, client, []string{b.keys.meta}, hex.EncodeToString(token[:]), layoutVersion).Slice()
+	res, err := claimScript.Run(ctx, client, []string{b.keys.meta, b.keys.index}, hex.EncodeToString(token[:]), layoutVersion).Slice()
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("redis store %s: claiming ownership of %s: %w", name, b.keys.meta, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		cancel()
 		return nil, fmt.Errorf("redis store %s: claiming ownership: unexpected reply %v", name, res)
 	}
@@ -114,6 +117,8 @@ func Open(client redis.UniversalClient, bctx store.BackendContext, opts ...Optio
 			return nil, fmt.Errorf("redis store %s: corrupt changelog offset %q in %s", name, s, b.keys.meta)
 		}
 	}
+	b.entries, _ = res[2].(int64)
+	b.complete = b.entries == 0 && o.readCacheBytes > 0
 	if bctx.Logger != nil {
 		bctx.Logger.Debug("redis store opened", "store", bctx.Store, "task", bctx.Task, "owner_epoch", b.epoch, "stored_offset", b.offset)
 	}
@@ -158,8 +163,27 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 		b.mu.Unlock()
 		return v, found, nil
 	}
+	if b.complete {
+		b.mu.Unlock()
+		return nil, false, nil
+	}
 	gen := b.gen
+	preload := !b.preloaded && b.entries <= int64(b.opts.preload)
+	b.preloaded = true
 	b.mu.Unlock()
+
+	if preload {
+		if err := b.preload(gen); err != nil {
+			return nil, false, err
+		}
+		b.mu.Lock()
+		if v, found, hit := b.cache.get(key); hit || b.complete {
+			b.mu.Unlock()
+			return v, found && hit, nil
+		}
+		gen = b.gen
+		b.mu.Unlock()
+	}
 
 	s, err := b.client.HGet(b.ctx, b.keys.data, string(key)).Result()
 	found := true
@@ -174,11 +198,53 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 		v = []byte(s)
 	}
 	b.mu.Lock()
-	if b.gen == gen && !b.closed {
-		b.cache.put(key, v, found)
+	if b.gen == gen && !b.closed && !b.cache.put(key, v, found) {
+		b.complete = false
 	}
 	b.mu.Unlock()
 	return v, found, nil
+}
+
+// preload reads the whole store instance into the cache, if it fits and no
+// flush completes meanwhile (gen).
+func (b *Backend) preload(gen uint64) error {
+	var all []store.Entry
+	size := 0
+	min := "-"
+	for {
+		res, err := rangeScript.Run(b.ctx, b.client, []string{b.keys.data, b.keys.index}, min, "+", maxRangePageSize).Slice()
+		if err != nil {
+			return fmt.Errorf("redis store %s: preloading: %w", b.name, b.ctxErr(err))
+		}
+		for i := 0; i+1 < len(res); i += 2 {
+			k, _ := res[i].(string)
+			v, ok := res[i+1].(string)
+			if !ok {
+				continue
+			}
+			all = append(all, store.Entry{Key: []byte(k), Value: []byte(v)})
+			if size += len(k) + len(v) + cachedOverhead; size > b.opts.readCacheBytes {
+				return nil // does not fit
+			}
+		}
+		if len(res)/2 < maxRangePageSize {
+			break
+		}
+		min = "(" + res[len(res)-2].(string)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gen != gen || b.closed {
+		return nil
+	}
+	complete := true
+	for _, e := range all {
+		if !b.cache.put(e.Key, e.Value, true) {
+			complete = false
+		}
+	}
+	b.complete = complete
+	return nil
 }
 
 // ctxErr reports a call canceled by Close as store.ErrClosed.
@@ -324,9 +390,14 @@ func (b *Backend) flush(offset int64, early bool) error {
 	}
 	for _, r := range l.ranges {
 		b.cache.removeRange(r)
+		if r.lo == nil && r.hi == nil && b.opts.readCacheBytes > 0 {
+			b.complete = true // Redis holds what the cache does: nothing
+		}
 	}
 	l.entries.Ascend(func(p *pending) bool {
-		b.cache.put(p.key, p.value, !p.deleted)
+		if !b.cache.put(p.key, p.value, !p.deleted) {
+			b.complete = false
+		}
 		return true
 	})
 	return nil

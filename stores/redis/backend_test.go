@@ -13,6 +13,7 @@ import (
 
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/redis/go-redis/v9"
 )
 
 func mustSet(t *testing.T, b store.Backend, k, v string) {
@@ -98,11 +99,8 @@ func TestKeyLayoutAndEpochs(t *testing.T) {
 // and the offset: far below 0.05 round trips per write.
 func TestRoundTripsPerSet(t *testing.T) {
 	c, rt := newClient(t, startRedis(t))
+	loadScripts(t, c)
 	b := openTest(t, c)
-	// Load the script once, as every long-lived connection pool has.
-	if err := b.FlushAt(0); err != nil {
-		t.Fatal(err)
-	}
 	const perFlush, flushes = 1000, 5
 	before := rt.count()
 	for f := range flushes {
@@ -153,11 +151,12 @@ func TestReadCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	b, err := Open(c, ctx, WithReadCache(40*(cachedOverhead+8)))
+	b, err := Open(c, ctx, WithReadCache(40*(cachedOverhead+8)), WithPreload(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	loadScripts(t, c)
 	before := rt.count()
 	wantGet(t, b, "k001", "1", true)
 	wantGet(t, b, "missing", "", false)
@@ -190,6 +189,107 @@ func TestReadCache(t *testing.T) {
 	wantGet(t, b, "k095", "", false)
 	wantGet(t, b, "k099", "new", true)
 	wantGet(t, b, "k089", "89", true)
+}
+
+// loadScripts loads the scripts into the server, so that counted round
+// trips do not include the first EVALSHA's fallback to EVAL.
+func loadScripts(t *testing.T, c *redis.Client) {
+	t.Helper()
+	for _, s := range []*redis.Script{claimScript, flushScript, rangeScript} {
+		if err := s.Load(context.Background(), c).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A small store instance is read whole at its first cache miss; an empty
+// one, or one whose every entry the cache holds, answers misses without a
+// round trip, until the cache evicts.
+func TestPreloadAndCompleteCache(t *testing.T) {
+	c, rt := newClient(t, startRedis(t))
+	loadScripts(t, c)
+	ctx := uniqueContext("preload")
+	fresh, err := Open(c, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rt.count()
+	wantGet(t, fresh, "nothing", "", false)
+	for i := range 100 {
+		mustSet(t, fresh, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+	}
+	if err := fresh.FlushAt(1); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, fresh, "k001", "1", true)
+	wantGet(t, fresh, "k100", "", false)
+	if n := rt.count() - before; n != 1 {
+		t.Fatalf("%d round trips for an empty instance's reads and one flush; want 1 (the flush)", n)
+	}
+	fresh.Close()
+
+	b, err := Open(c, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	before = rt.count()
+	for i := range 200 {
+		if i < 100 {
+			wantGet(t, b, fmt.Sprintf("k%03d", i), fmt.Sprint(i), true)
+		} else {
+			wantGet(t, b, fmt.Sprintf("k%03d", i), "", false)
+		}
+	}
+	if n := rt.count() - before; n != 1 {
+		t.Fatalf("%d round trips for 200 reads of a 100-entry instance; want 1 (the preload)", n)
+	}
+
+	// Too large to preload: one round trip per key read.
+	big, err := Open(c, ctx, WithPreload(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	before = rt.count()
+	wantGet(t, big, "k007", "7", true)
+	wantGet(t, big, "k107", "", false)
+	if n := rt.count() - before; n != 2 {
+		t.Fatalf("%d round trips for 2 reads without preload; want 2", n)
+	}
+
+	// A cache too small for the instance is no longer complete once it
+	// evicts: reads of evicted keys go to Redis again.
+	small, err := Open(c, uniqueContext("preload-small"), WithReadCache(20*(cachedOverhead+8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	wantGet(t, small, "k000", "", false) // empty: complete from the start
+	for i := range 100 {
+		mustSet(t, small, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+	}
+	if err := small.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		wantGet(t, small, fmt.Sprintf("k%03d", i), fmt.Sprint(i), true)
+	}
+	// DeleteRange(nil, nil), as the runtime does before restoring a store
+	// from scratch, makes it complete again.
+	if err := small.DeleteRange(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, small, "k500", "x")
+	if err := small.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before = rt.count()
+	wantGet(t, small, "k001", "", false)
+	wantGet(t, small, "k500", "x", true)
+	if n := rt.count() - before; n != 0 {
+		t.Fatalf("%d round trips after clearing the instance; want 0", n)
+	}
 }
 
 // The buffer is bounded: a write that finds it full flushes it first,
@@ -388,10 +488,16 @@ func TestCloseDropsUnflushed(t *testing.T) {
 // bounds across pages of flushed and buffered entries.
 func TestRangeAgainstModel(t *testing.T) {
 	c, _ := newClient(t, startRedis(t))
-	for _, pageSize := range []int{DefaultRangePageSize, 97} {
-		t.Run(fmt.Sprint("page", pageSize), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(1, uint64(pageSize)))
-			b := openTest(t, c, WithRangePageSize(pageSize), WithMaxBufferedWrites(700))
+	for _, tc := range []struct {
+		name            string
+		pageSize, cache int
+	}{
+		{"defaults", DefaultRangePageSize, DefaultReadCacheBytes},
+		{"small pages and cache", 97, 100 * (cachedOverhead + 16)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tc.pageSize)))
+			b := openTest(t, c, WithRangePageSize(tc.pageSize), WithReadCache(tc.cache), WithMaxBufferedWrites(700))
 			model := memory.New()
 			keyOf := func(n int) []byte { return []byte(fmt.Sprintf("k%05d", n)) }
 			key := func() []byte { return keyOf(rng.IntN(6000)) }

@@ -35,12 +35,13 @@ func (c *readCache) get(key []byte) (value []byte, found, hit bool) {
 	return ce.value, ce.found, true
 }
 
-// put records the server's value of key; value is kept, not copied.
-func (c *readCache) put(key []byte, value []byte, found bool) {
+// put records the server's value of key; value is kept, not copied. It
+// returns false if it evicted an entry or could not keep this one.
+func (c *readCache) put(key []byte, value []byte, found bool) (keptAll bool) {
 	cost := len(key) + len(value) + cachedOverhead
 	if cost > c.max {
 		c.remove(key)
-		return
+		return false
 	}
 	if e, ok := c.byKey[string(key)]; ok {
 		ce := e.Value.(*cached)
@@ -52,9 +53,12 @@ func (c *readCache) put(key []byte, value []byte, found bool) {
 		c.byKey[ce.key] = c.lru.PushFront(ce)
 		c.used += cost
 	}
+	keptAll = true
 	for c.used > c.max {
 		c.evict(c.lru.Back())
+		keptAll = false
 	}
+	return keptAll
 }
 
 func (c *readCache) remove(key []byte) {

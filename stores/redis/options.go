@@ -10,6 +10,7 @@ type options struct {
 	maxBufferedBytes  int
 	readCacheBytes    int
 	rangePageSize     int
+	preload           int
 }
 
 // Defaults of the options.
@@ -18,6 +19,7 @@ const (
 	DefaultMaxBufferedBytes  = 16 << 20
 	DefaultReadCacheBytes    = 4 << 20
 	DefaultRangePageSize     = 512
+	DefaultPreload           = 10_000
 	maxRangePageSize         = 4000 // Lua's unpack limit is about 8000 values
 )
 
@@ -27,6 +29,7 @@ func defaultOptions() options {
 		maxBufferedBytes:  DefaultMaxBufferedBytes,
 		readCacheBytes:    DefaultReadCacheBytes,
 		rangePageSize:     DefaultRangePageSize,
+		preload:           DefaultPreload,
 	}
 }
 
@@ -59,6 +62,16 @@ func WithRangePageSize(n int) Option {
 	return func(o *options) { o.rangePageSize = n }
 }
 
+// WithPreload sets the size, in entries, up to which a store instance is
+// read whole into the read cache (in pages of 4,000 entries, one round trip
+// each) at its first read that misses the cache, instead of one round trip
+// per key read (default 10,000; 0 disables). Once the cache holds every
+// entry, reads of missing keys need no round trip either; an empty instance
+// is in that state from the start. It stops when the cache would overflow.
+func WithPreload(entries int) Option {
+	return func(o *options) { o.preload = entries }
+}
+
 func (o *options) validate() error {
 	switch {
 	case o.maxBufferedWrites < 1:
@@ -67,6 +80,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("WithMaxBufferedBytes(%d): must be at least 1", o.maxBufferedBytes)
 	case o.readCacheBytes < 0:
 		return fmt.Errorf("WithReadCache(%d): must not be negative", o.readCacheBytes)
+	case o.preload < 0:
+		return fmt.Errorf("WithPreload(%d): must not be negative", o.preload)
 	case o.rangePageSize < 1 || o.rangePageSize > maxRangePageSize:
 		return fmt.Errorf("WithRangePageSize(%d): must be between 1 and %d", o.rangePageSize, maxRangePageSize)
 	}

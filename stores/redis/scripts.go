@@ -14,9 +14,9 @@ import (
 // claimScript makes the caller the owner of a store instance: it raises the
 // instance's owner epoch and records the new owner (epoch and a random token
 // of the opening process), and returns the owner and the stored changelog
-// offset (nil if none).
+// offset (nil if none) and the number of entries.
 //
-// KEYS[1] the meta hash. ARGV[1] the token, ARGV[2] the layout version.
+// KEYS[1] the meta hash, KEYS[2] the index. ARGV[1] the token, ARGV[2] the layout version.
 var claimScript = redis.NewScript(`
 local t = redis.call('TYPE', KEYS[1]).ok
 if t ~= 'none' and t ~= 'hash' then
@@ -29,7 +29,7 @@ end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 local owner = epoch .. '/' .. ARGV[1]
 redis.call('HSET', KEYS[1], 'owner', owner, 'layout', ARGV[2])
-return {owner, redis.call('HGET', KEYS[1], 'offset')}
+return {owner, redis.call('HGET', KEYS[1], 'offset'), redis.call('ZCARD', KEYS[2])}
 `)
 
 // flushScript applies a layer's writes and the changelog offset if the
