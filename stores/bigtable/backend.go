@@ -1,0 +1,410 @@
+package bigtable
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"cloud.google.com/go/bigtable"
+
+	"github.com/kstreams-go/kstreams/core/store"
+)
+
+// Supplier returns a store.Supplier that keeps each store instance
+// (application × store × partition) in table, through client. The caller
+// owns client (its project, instance, credentials and options) and closes
+// it after the application stopped. The table and its column family must
+// exist (see CreateTable).
+func Supplier(client *bigtable.Client, table string, opts ...Option) store.Supplier {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	shared := newCache(cfg.cacheBytes)
+	tbl := client.Open(table)
+	var ids atomic.Uint64
+	return func(ctx store.BackendContext) (store.Backend, error) {
+		return open(tbl, table, cfg, shared, ids.Add(1), ctx)
+	}
+}
+
+// Backend is a store.Backend and store.OffsetKeeper whose rows live in
+// Bigtable, with writes buffered in memory until Flush or FlushAt. It is
+// safe for concurrent use. See the package documentation for its layout and
+// guarantees.
+type Backend struct {
+	tbl        *bigtable.Table
+	cfg        config
+	cache      *cache
+	id         uint64
+	name       string // app/store/partition, for errors and logs
+	dataPrefix []byte
+	dataEnd    []byte
+	metaKey    string
+	column     string // family:column as ReadItem names it
+	owner      bigtable.Filter
+	logger     *slog.Logger
+	base       context.Context
+	cancel     context.CancelFunc
+
+	flushMu sync.Mutex // one flush at a time; Close waits for it
+
+	mu        sync.RWMutex
+	epoch     int64
+	layers    []*layer // unflushed writes, newest first; never empty
+	view      readView // which cells are committed
+	seq       uint64   // the last flush version's sequence number
+	markedLow uint64   // lowest version marked pending since the last commit
+	offset    int64    // -1: none
+	cleanup   []cleanupRow
+	cleanupTS int64
+	cacheGen  uint64 // written with mu and cache.mu held
+	closed    bool
+	fenced    error
+}
+
+// cleanupRow is a row the last committed flush wrote: its older cells, and
+// the row itself if the write was a deletion, are removed by the next flush.
+type cleanupRow struct {
+	row     string
+	deleted bool
+}
+
+// readView says which cells count: those at a committed version that no
+// handover excluded.
+type readView struct {
+	committed uint64
+	excluded  []versionRange // immutable once published
+}
+
+type versionRange struct{ lo, hi uint64 } // inclusive
+
+func (v readView) valid(version uint64) bool {
+	if version > v.committed {
+		return false
+	}
+	for _, r := range v.excluded {
+		if version >= r.lo && version <= r.hi {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	_ store.Backend      = (*Backend)(nil)
+	_ store.OffsetKeeper = (*Backend)(nil)
+)
+
+// usableLocked returns why the backend may not be used, if it may not.
+func (b *Backend) usableLocked() error {
+	if b.closed {
+		return store.ErrClosed
+	}
+	return b.fenced
+}
+
+// resolve returns the committed value of a row from its cells.
+func (b *Backend) resolve(view readView, row bigtable.Row) (value []byte, found bool) {
+	for _, it := range row[b.cfg.family] {
+		if it.Column != b.column || !view.valid(timestampVersion(int64(it.Timestamp))) {
+			continue
+		}
+		if len(it.Value) == 0 || it.Value[0] != tagValue {
+			return nil, false
+		}
+		return it.Value[1:], true
+	}
+	return nil, false
+}
+
+func (b *Backend) rowKey(key []byte) string { return dataRowKey(b.dataPrefix, key) }
+
+func (b *Backend) checkKey(key []byte) error {
+	if len(b.dataPrefix)+len(key) > maxRowKey {
+		return fmt.Errorf("bigtable store %s: key of %d bytes makes a row key longer than Bigtable's %d bytes", b.name, len(key), maxRowKey)
+	}
+	return nil
+}
+
+// Get implements store.Backend: unflushed writes first, then the cache, then
+// one read of the row.
+func (b *Backend) Get(key []byte) ([]byte, bool, error) {
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, false, store.ErrClosed
+	}
+	if v, ok, decided := lookupLayers(b.layers, key); decided {
+		b.mu.RUnlock()
+		return v, ok, nil
+	}
+	view, gen := b.view, b.cacheGen
+	b.mu.RUnlock()
+	if len(b.dataPrefix)+len(key) > maxRowKey {
+		return nil, false, nil // no such row can exist
+	}
+	ck := cacheKey{instance: b.id, row: b.rowKey(key)}
+	if v, ok, hit := b.cache.get(ck); hit {
+		return v, ok, nil
+	}
+	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
+	defer cancel()
+	row, err := b.tbl.ReadRow(ctx, ck.row)
+	if err != nil {
+		return nil, false, b.wrapCtx(fmt.Errorf("bigtable store %s: reading key %q: %w", b.name, key, err))
+	}
+	v, ok := b.resolve(view, row)
+	b.cache.fill(b, gen, ck, v, ok)
+	return v, ok, nil
+}
+
+// GetMany returns the values of keys (values[i] and found[i] for keys[i]),
+// reading every key that is neither unflushed nor cached in one request.
+func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err error) {
+	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, nil, store.ErrClosed
+	}
+	var missing []int
+	for i, k := range keys {
+		if v, ok, decided := lookupLayers(b.layers, k); decided {
+			values[i], found[i] = v, ok
+			continue
+		}
+		missing = append(missing, i)
+	}
+	view, gen := b.view, b.cacheGen
+	b.mu.RUnlock()
+	var rows bigtable.RowList
+	wanted := map[string][]int{}
+	for _, i := range missing {
+		if len(b.dataPrefix)+len(keys[i]) > maxRowKey {
+			continue
+		}
+		ck := cacheKey{instance: b.id, row: b.rowKey(keys[i])}
+		if v, ok, hit := b.cache.get(ck); hit {
+			values[i], found[i] = v, ok
+			continue
+		}
+		if _, dup := wanted[ck.row]; !dup {
+			rows = append(rows, ck.row)
+		}
+		wanted[ck.row] = append(wanted[ck.row], i)
+	}
+	if len(rows) == 0 {
+		return values, found, nil
+	}
+	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
+	defer cancel()
+	err = b.tbl.ReadRows(ctx, rows, func(r bigtable.Row) bool {
+		v, ok := b.resolve(view, r)
+		for _, i := range wanted[r.Key()] {
+			values[i], found[i] = v, ok
+		}
+		b.cache.fill(b, gen, cacheKey{instance: b.id, row: r.Key()}, v, ok)
+		delete(wanted, r.Key())
+		return true
+	})
+	if err != nil {
+		return nil, nil, b.wrapCtx(fmt.Errorf("bigtable store %s: reading %d keys: %w", b.name, len(rows), err))
+	}
+	for row := range wanted { // rows Bigtable does not have
+		b.cache.fill(b, gen, cacheKey{instance: b.id, row: row}, nil, false)
+	}
+	return values, found, nil
+}
+
+// Set implements store.Backend. The write is buffered until the next flush.
+func (b *Backend) Set(key, value []byte) error {
+	var batch store.Batch
+	batch.Set(key, value)
+	return b.Write(&batch)
+}
+
+// Delete implements store.Backend. The deletion is buffered until the next
+// flush.
+func (b *Backend) Delete(key []byte) error {
+	var batch store.Batch
+	batch.Delete(key)
+	return b.Write(&batch)
+}
+
+// DeleteRange implements store.Backend. The deletion is buffered until the
+// next flush, which reads the keys of the range and deletes each row.
+func (b *Backend) DeleteRange(lo, hi []byte) error {
+	var batch store.Batch
+	batch.DeleteRange(lo, hi)
+	return b.Write(&batch)
+}
+
+// Write implements store.Backend. The batch is buffered as a whole, and a
+// flush commits all of it or none (see the package documentation).
+func (b *Backend) Write(batch *store.Batch) error {
+	for _, op := range batch.Ops() {
+		if op.Kind != store.OpDeleteRange {
+			if err := b.checkKey(op.Key); err != nil {
+				return err
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	top := b.layers[0]
+	for _, op := range batch.Ops() {
+		switch op.Kind {
+		case store.OpSet:
+			top.set(op.Key, op.Value)
+		case store.OpDelete:
+			top.delete(op.Key)
+		case store.OpDeleteRange:
+			top.deleteRange(op.Key, op.End)
+		default:
+			return fmt.Errorf("bigtable store %s: unknown batch operation %d", b.name, op.Kind)
+		}
+	}
+	return nil
+}
+
+// Range implements store.Backend: one stream of the rows of [lo, hi),
+// merged with the unflushed writes in the range.
+func (b *Backend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] {
+	return func(yield func(store.Entry, error) bool) {
+		if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
+			b.mu.RLock()
+			closed := b.closed
+			b.mu.RUnlock()
+			if closed {
+				yield(store.Entry{}, store.ErrClosed)
+			}
+			return
+		}
+		b.mu.RLock()
+		if b.closed {
+			b.mu.RUnlock()
+			yield(store.Entry{}, store.ErrClosed)
+			return
+		}
+		points, ranges := snapshot(b.layers, lo, hi)
+		view := b.view
+		b.mu.RUnlock()
+
+		start := dataRowKey(b.dataPrefix, lo)
+		end := string(b.dataEnd)
+		if hi != nil {
+			end = dataRowKey(b.dataPrefix, hi)
+		}
+		prefixLen := len(b.dataPrefix)
+		i := 0
+		stopped := false
+		// emitPoints yields the unflushed writes before key (all if nil).
+		emitPoints := func(key []byte) bool {
+			for ; i < len(points) && (key == nil || bytes.Compare(points[i].key, key) < 0); i++ {
+				if !points[i].deleted && !yield(store.Entry{Key: points[i].key, Value: points[i].value}, nil) {
+					return false
+				}
+			}
+			return true
+		}
+		ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
+		defer cancel()
+		err := b.tbl.ReadRows(ctx, bigtable.NewRange(start, end), func(r bigtable.Row) bool {
+			key := []byte(r.Key()[prefixLen:])
+			if !emitPoints(key) {
+				stopped = true
+				return false
+			}
+			if i < len(points) && bytes.Equal(points[i].key, key) {
+				p := points[i]
+				i++
+				if !p.deleted && !yield(store.Entry{Key: p.key, Value: p.value}, nil) {
+					stopped = true
+					return false
+				}
+				return true
+			}
+			for _, rg := range ranges {
+				if rg.contains(key) {
+					return true
+				}
+			}
+			v, ok := b.resolve(view, r)
+			if ok && !yield(store.Entry{Key: key, Value: v}, nil) {
+				stopped = true
+				return false
+			}
+			return true
+		})
+		if stopped {
+			return
+		}
+		if err != nil {
+			yield(store.Entry{}, b.wrapCtx(fmt.Errorf("bigtable store %s: reading range: %w", b.name, err)))
+			return
+		}
+		emitPoints(nil)
+	}
+}
+
+// wrapCtx turns the error of a call canceled by Close into store.ErrClosed.
+func (b *Backend) wrapCtx(err error) error {
+	if b.base.Err() != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", store.ErrClosed, err)
+	}
+	return err
+}
+
+// StoredOffset implements store.OffsetKeeper. The offset is read when the
+// backend opens and kept up to date by its own flushes: only the owner
+// writes it.
+func (b *Backend) StoredOffset() (int64, bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return 0, false, store.ErrClosed
+	}
+	return b.offset, b.offset >= 0, nil
+}
+
+// Close implements store.Backend. Unflushed writes are dropped: the runtime
+// flushes before it closes a store it keeps. Close removes, best effort,
+// the cells the last flush made obsolete.
+func (b *Backend) Close() error {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return store.ErrClosed
+	}
+	b.closed = true
+	cleanup, cleanupTS := b.cleanup, b.cleanupTS
+	b.cleanup = nil
+	b.mu.Unlock()
+	if len(cleanup) > 0 {
+		ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
+		rows, muts := make([]string, 0, len(cleanup)), make([]*bigtable.Mutation, 0, len(cleanup))
+		for _, c := range cleanup {
+			m := bigtable.NewMutation()
+			b.addCleanup(m, c, cleanupTS)
+			rows, muts = append(rows, c.row), append(muts, m)
+		}
+		if err := applyBulk(ctx, b.tbl, rows, muts); err != nil && b.logger != nil {
+			b.logger.Warn("bigtable store: removing obsolete cells at close failed; they are removed when the rows are written again", "store", b.name, "err", err)
+		}
+		cancel()
+	}
+	b.cancel()
+	b.cache.dropInstance(b.id)
+	return nil
+}

@@ -1,0 +1,44 @@
+package bigtable
+
+import "time"
+
+// Option configures a Supplier.
+type Option func(*config)
+
+type config struct {
+	family     string
+	cacheBytes int
+	timeout    time.Duration
+}
+
+func defaultConfig() config {
+	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second}
+}
+
+// DefaultFamily is the column family the store uses unless WithColumnFamily
+// names another.
+const DefaultFamily = "v"
+
+// WithColumnFamily names the column family that holds the store's cells
+// (default "v"). The family must exist and must have no garbage-collection
+// policy: cells carry version numbers, not wall-clock times, as timestamps
+// (see CreateTable).
+func WithColumnFamily(name string) Option {
+	return func(c *config) { c.family = name }
+}
+
+// WithCacheSize sets the byte budget of the cache of clean rows shared by
+// every store instance the Supplier opens (default 64 MiB; 0 disables it).
+func WithCacheSize(bytes int) Option {
+	return func(c *config) { c.cacheBytes = bytes }
+}
+
+// WithTimeout bounds each operation that calls Bigtable: a Get, a Range's
+// stream, one step of a flush, the open (default 30 s).
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package bigtable
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/kstreams-go/kstreams/core/store/memory"
+)
+
+// layer holds writes not yet committed to Bigtable: point writes (values
+// and deletions, ordered by key) and deleted ranges. A point write made
+// after a range deletion overrides it; a range deletion removes the point
+// writes it covers. A backend has one layer, two while a flush runs (the
+// one being flushed and the one taking new writes).
+type layer struct {
+	points *memory.Backend // key → tag byte + value
+	ranges []keyRange      // sorted, disjoint
+	bytes  int             // approximate size of the point writes
+}
+
+// keyRange is [lo, hi); a nil hi is unbounded.
+type keyRange struct{ lo, hi []byte }
+
+func (r keyRange) contains(k []byte) bool {
+	return bytes.Compare(k, r.lo) >= 0 && (r.hi == nil || bytes.Compare(k, r.hi) < 0)
+}
+
+func newLayer() *layer { return &layer{points: memory.New()} }
+
+func (l *layer) empty() bool { return l.points.Len() == 0 && len(l.ranges) == 0 }
+
+func (l *layer) set(key, value []byte) {
+	v := make([]byte, 1+len(value))
+	v[0] = tagValue
+	copy(v[1:], value)
+	l.points.Set(key, v)
+	l.bytes += len(key) + len(v)
+}
+
+func (l *layer) delete(key []byte) {
+	l.points.Set(key, []byte{tagDeleted})
+	l.bytes += len(key) + 1
+}
+
+func (l *layer) deleteRange(lo, hi []byte) {
+	if lo == nil {
+		lo = []byte{}
+	}
+	if hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return
+	}
+	l.points.DeleteRange(lo, hi)
+	l.ranges = addRange(l.ranges, keyRange{lo: bytes.Clone(lo), hi: bytes.Clone(hi)})
+}
+
+// addRange merges r into the sorted, disjoint rs.
+func addRange(rs []keyRange, r keyRange) []keyRange {
+	out := make([]keyRange, 0, len(rs)+1)
+	for _, x := range rs {
+		// x entirely before or after r: keep it apart.
+		if x.hi != nil && bytes.Compare(x.hi, r.lo) < 0 || r.hi != nil && bytes.Compare(r.hi, x.lo) < 0 {
+			out = append(out, x)
+			continue
+		}
+		if bytes.Compare(x.lo, r.lo) < 0 {
+			r.lo = x.lo
+		}
+		if r.hi != nil && (x.hi == nil || bytes.Compare(x.hi, r.hi) > 0) {
+			r.hi = x.hi
+		}
+	}
+	i, _ := slices.BinarySearchFunc(out, r, func(a, b keyRange) int { return bytes.Compare(a.lo, b.lo) })
+	return slices.Insert(out, i, r)
+}
+
+func (l *layer) covered(key []byte) bool {
+	for _, r := range l.ranges {
+		if r.contains(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup reports what the layer says of key: decided is false when the key
+// is neither written nor covered by a deleted range.
+func (l *layer) lookup(key []byte) (value []byte, found, decided bool) {
+	if v, ok, _ := l.points.Get(key); ok {
+		if v[0] == tagDeleted {
+			return nil, false, true
+		}
+		return v[1:], true, true
+	}
+	if l.covered(key) {
+		return nil, false, true
+	}
+	return nil, false, false
+}
+
+// lookupLayers asks the layers, newest first.
+func lookupLayers(layers []*layer, key []byte) (value []byte, found, decided bool) {
+	for _, l := range layers {
+		if v, ok, d := l.lookup(key); d {
+			return v, ok, true
+		}
+	}
+	return nil, false, false
+}
+
+// pointWrite is one point write of an overlay snapshot.
+type pointWrite struct {
+	key, value []byte
+	deleted    bool
+}
+
+// snapshot returns the point writes of layers (newest first) in [lo, hi),
+// in key order, each key once with its newest write, and the union of their
+// deleted ranges. The slices share the layers' immutable values.
+func snapshot(layers []*layer, lo, hi []byte) (points []pointWrite, ranges []keyRange) {
+	for i := len(layers) - 1; i >= 0; i-- { // oldest first; newer layers override
+		l := layers[i]
+		var next []pointWrite
+		// Older writes survive unless this layer deleted their range or
+		// wrote them again.
+		for _, p := range points {
+			if l.covered(p.key) {
+				continue
+			}
+			if _, _, d := l.lookup(p.key); d {
+				continue
+			}
+			next = append(next, p)
+		}
+		var mine []pointWrite
+		for e := range l.points.Range(lo, hi) {
+			mine = append(mine, pointWrite{key: e.Key, value: e.Value[1:], deleted: e.Value[0] == tagDeleted})
+		}
+		points = mergePoints(next, mine)
+		for _, r := range l.ranges {
+			ranges = addRange(ranges, r)
+		}
+	}
+	return points, ranges
+}
+
+// mergePoints merges two sorted lists with disjoint keys.
+func mergePoints(a, b []pointWrite) []pointWrite {
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]pointWrite, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if bytes.Compare(a[i].key, b[j].key) < 0 {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// mergeLayers folds a newer layer over an older one, as after a failed
+// flush: the result reads exactly as the two did stacked.
+func mergeLayers(newer, older *layer) *layer {
+	out := newLayer()
+	for e := range older.points.Range(nil, nil) {
+		if newer.covered(e.Key) {
+			continue
+		}
+		if _, _, d := newer.lookup(e.Key); d {
+			continue
+		}
+		out.points.Set(e.Key, e.Value)
+		out.bytes += len(e.Key) + len(e.Value)
+	}
+	for e := range newer.points.Range(nil, nil) {
+		out.points.Set(e.Key, e.Value)
+		out.bytes += len(e.Key) + len(e.Value)
+	}
+	out.ranges = slices.Clone(older.ranges)
+	for _, r := range newer.ranges {
+		out.ranges = addRange(out.ranges, r)
+	}
+	return out
+}
