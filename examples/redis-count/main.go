@@ -11,8 +11,11 @@
 //
 // With no flags it starts an in-process Kafka cluster and an in-process
 // Redis (miniredis, a fake for examples). With -redis it uses a real Redis
-// server, with -brokers a real Kafka cluster; counts then add up over
-// repeated runs, as the state is kept.
+// server, with -brokers a real Kafka cluster. With both, counts add up over
+// repeated invocations. With a real Redis but the in-process cluster, each
+// invocation's new changelogs end before the offsets Redis holds: the
+// runtime sees that the stores do not match them and restores them from
+// scratch (the changelog is the reference), so counts start over.
 //
 //	go run ./redis-count
 //	go run ./redis-count -redis localhost:6379
