@@ -1,0 +1,66 @@
+// Package redis provides a kstreams state store kept in Redis
+// (github.com/redis/go-redis/v9): state that lives outside the application's
+// instances, shared by many applications and tasks on one server or
+// cluster, and that is fast because a task does not go to the network once
+// per record.
+//
+//	client := goredis.NewClient(&goredis.Options{Addr: "redis:6379"}) // TLS, auth: go-redis options
+//	counts := store.KeyValue("counts", serde.String, serde.Int64, redis.Supplier(client))
+//
+// # Round trips
+//
+// Writes (Set, Delete, DeleteRange, Write) are buffered in memory per store
+// instance, and reads see them (read-your-writes). Flush and FlushAt, which
+// the runtime calls before each commit, send every buffered write and the
+// changelog offset in one Lua script: one round trip per commit and store
+// instance, whatever the number of writes. Reads of keys not buffered go
+// through a bounded cache of values known to match Redis; a store instance
+// small enough for the cache is read whole at its first miss (WithPreload),
+// after which misses cost nothing. Range reads pages of entries (one round
+// trip per WithRangePageSize entries) merged with the buffered writes.
+//
+// # Key layout
+//
+// A store instance (application id, store, partition) has three keys, all
+// under one hash tag, so that they live in one Redis Cluster slot and one
+// script can touch them all:
+//
+//	{ks:<app>:<store>:<partition>}:meta   hash: epoch, owner, layout, offset
+//	{ks:<app>:<store>:<partition>}:data   hash: key → value
+//	{ks:<app>:<store>:<partition>}:index  sorted set: every key, score 0
+//
+// ':', '{', '}', '%', spaces and bytes outside printable ASCII in the
+// application id and store name are written %XX. Keys and values are binary;
+// the index orders keys by bytes (ZRANGEBYLEX), as store.Backend requires.
+// Keys names them (see docs/stores-redis.md for the reasons of this layout).
+//
+// # Atomicity and fencing
+//
+// Open claims the store instance: one script raises its owner epoch and
+// records the new owner (the epoch and a random token). Every flush script
+// first checks that the recorded owner is still this one, then that the keys
+// have the expected types, and only then writes: all the buffered writes
+// and the offset, or, if any check fails, nothing. A flush refused because
+// a newer owner opened the instance fails with an error wrapping
+// store.ErrFenced, and the backend refuses every write after it.
+//
+// The backend implements store.OffsetKeeper: FlushAt stores the changelog
+// offset with the data in the same script, and the runtime restores only
+// the changelog after it. It does not implement store.Persistent (no local
+// files). Close drops unflushed writes: the runtime flushes before every
+// commit, and the records after the last commit are processed again.
+//
+// # Changelog
+//
+// Keep the changelog (store.KeyValue's default). Redis acknowledges a
+// script once it ran in memory; whether it survives a Redis crash or
+// failover depends on the server's persistence (RDB snapshots, AOF fsync
+// policy) and replication, which are asynchronous by default. Since data and
+// offset are written by one script, a Redis that lost recent writes comes
+// back with an older offset consistent with its data, or none, and the
+// runtime replays the changelog from there: nothing is lost. The changelog
+// costs a produce per write, batched by franz-go, and restores read only
+// its tail. store.WithoutChangelog() makes Redis the only copy: right when
+// Redis itself is durable enough for the data (AOF with appendfsync always,
+// replicas the application can afford to lose writes to).
+package redis
