@@ -1,0 +1,164 @@
+package bigtable
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"cloud.google.com/go/bigtable"
+)
+
+// Writers, readers and a flusher at once (run with -race): every reader
+// sees its own goroutine's last write whether or not a flush is running,
+// and the final state, read by a new owner, is the last write of each key.
+func TestOverlayConcurrent(t *testing.T) {
+	e := startEmulator(t)
+	ctx := freshContext()
+	b := e.open(t, ctx)
+	const writers, rounds, keysPerWriter = 4, 60, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	stop := make(chan struct{})
+	var flusher sync.WaitGroup
+	flusher.Add(1)
+	go func() {
+		defer flusher.Done()
+		for off := int64(0); ; off++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := b.FlushAt(off); err != nil {
+				errs <- fmt.Errorf("FlushAt: %w", err)
+				return
+			}
+		}
+	}()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				k := fmt.Appendf(nil, "w%d-%02d", w, r%keysPerWriter)
+				v := fmt.Appendf(nil, "%d", r)
+				var err error
+				switch r % 5 {
+				case 3:
+					err = b.Delete(k)
+					v = nil
+				case 4: // delete the writer's keys, then write one back
+					if err = b.DeleteRange(fmt.Appendf(nil, "w%d-", w), fmt.Appendf(nil, "w%d.", w)); err == nil {
+						err = b.Set(k, v)
+					}
+				default:
+					err = b.Set(k, v)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, ok, err := b.Get(k)
+				if err != nil || ok != (v != nil) || string(got) != string(v) {
+					errs <- fmt.Errorf("writer %d round %d: Get(%s) = %q, %v, %v; want %q", w, r, k, got, ok, err, v)
+					return
+				}
+				n := 0
+				for e, err := range b.Range(fmt.Appendf(nil, "w%d-", w), fmt.Appendf(nil, "w%d.", w)) {
+					if err != nil {
+						errs <- err
+						return
+					}
+					if string(e.Key) == string(k) && string(e.Value) != string(v) {
+						errs <- fmt.Errorf("writer %d round %d: Range has %s=%q; want %q", w, r, k, e.Value, v)
+						return
+					}
+					n++
+				}
+				if n > keysPerWriter {
+					errs <- fmt.Errorf("writer %d: %d keys in its range", w, n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	flusher.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := all(t, b)
+	if err := b.FlushAt(1 << 40); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	next := e.openWith(t, e.newClient(t), ctx)
+	defer next.Close()
+	if got := all(t, next); got != want {
+		t.Fatalf("new owner reads\n%s\nthe old one read\n%s", got, want)
+	}
+	wantOffset(t, next, 1<<40, true)
+}
+
+// Flushed rows keep one cell: each flush removes the cells the previous
+// one made obsolete, and the rows it deleted.
+func TestObsoleteCellsRemoved(t *testing.T) {
+	e := startEmulator(t)
+	b := e.open(t, freshContext())
+	for i := range 5 {
+		mustSet(t, b, "kept", fmt.Sprint(i))
+		mustSet(t, b, fmt.Sprint("gone", i), "x")
+		if i > 0 {
+			if err := b.Delete([]byte(fmt.Sprint("gone", i-1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil { // removes what the last flush obsoleted
+		t.Fatal(err)
+	}
+	rows := map[string]int{}
+	err := e.client.Open(testTable).ReadRows(context.Background(), bigtable.PrefixRange(string(b.dataPrefix)), func(r bigtable.Row) bool {
+		rows[r.Key()[len(b.dataPrefix):]] = len(r[DefaultFamily])
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rows) != "map[gone4:1 kept:1]" {
+		t.Fatalf("rows and their cell counts: %v; want map[gone4:1 kept:1]", rows)
+	}
+}
+
+func TestGetMany(t *testing.T) {
+	e := startEmulator(t)
+	b := e.open(t, freshContext(), WithCacheSize(0))
+	defer b.Close()
+	mustSet(t, b, "a", "1")
+	mustSet(t, b, "b", "2")
+	mustSet(t, b, "c", "3")
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, b, "b", "unflushed")
+	if err := b.Delete([]byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	before := e.rpcs.Load()
+	values, found, err := b.GetMany([][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("missing"), []byte("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%q %v", values, found); got != `["1" "unflushed" "" "" "1"] [true true false false true]` {
+		t.Fatalf("GetMany = %s", got)
+	}
+	if n := e.rpcs.Load() - before; n != 1 {
+		t.Fatalf("GetMany made %d calls; want 1", n)
+	}
+}
