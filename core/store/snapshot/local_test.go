@@ -11,6 +11,7 @@ import (
 
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/core/store/snapshot"
 )
 
 // fileStore is the smallest local backend the engine accepts: an in-memory
@@ -103,7 +104,9 @@ func (fs *fileStore) Checkpoint(dir string) error {
 	return nil
 }
 
-// restoreFiles is fileStore's snapshot.RestoreFunc: a copy.
+var fileLocal = snapshot.Local{Open: openFileStore, Restore: restoreFiles}
+
+// restoreFiles is fileStore's restore: a copy.
 func restoreFiles(checkpoint, dir string) error {
 	entries, err := os.ReadDir(checkpoint)
 	if err != nil {

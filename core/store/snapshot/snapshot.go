@@ -7,7 +7,7 @@
 //
 //	b := s3.New(client, "my-bucket")
 //	counts := store.KeyValue("counts", serde.String, serde.Int64,
-//		snapshot.Supplier(b, pebble.Supplier(), pebble.RestoreCheckpoint))
+//		snapshot.Supplier(b, pebble.SnapshotLocal()))
 //
 // # How it works
 //
@@ -27,7 +27,7 @@
 // that the previous owner's next manifest write fails and its FlushAt
 // returns an error wrapping store.ErrFenced; then it downloads the
 // manifest's files (skipping those a local cache already holds, checking
-// each file's SHA-256) and has the local side restore them (RestoreFunc)
+// each file's SHA-256) and has the local side restore them (Local.Restore)
 // before opening the working copy. StoredOffset is the manifest's offset,
 // so the runtime replays only the changelog's tail.
 //
@@ -62,11 +62,19 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 )
 
-// RestoreFunc makes dir hold the store captured in checkpoint (a directory
-// written by the local backend's store.Checkpointer), so that the local
-// Supplier given dir as BackendContext.Dir opens it. dir exists and is
-// empty. stores/pebble's RestoreCheckpoint is one.
-type RestoreFunc func(checkpoint, dir string) error
+// Local is the local side of snapshot stores: how to open the working copy
+// and how to restore one from a checkpoint. stores/pebble's SnapshotLocal
+// returns Pebble's.
+type Local struct {
+	// Open opens the working copy kept in BackendContext.Dir. Its backends
+	// must implement store.Checkpointer.
+	Open store.Supplier
+	// Restore makes dir hold the store captured in checkpoint (a directory
+	// written by the backend's Checkpoint), so that Open given dir opens
+	// it. dir exists and is empty. The checkpoint's files may be hard links
+	// to a cache: Restore must not modify them (link or copy them).
+	Restore func(checkpoint, dir string) error
+}
 
 // Option configures a Supplier.
 type Option func(*config)
@@ -122,27 +130,26 @@ func WithGarbageGrace(d time.Duration) Option {
 func WithoutConditionalCheck() Option { return func(c *config) { c.check = false } }
 
 // Supplier returns a store.Supplier whose backends keep their contents in
-// b: each opens a working copy with local (whose backends must implement
-// store.Checkpointer), restored by restore from the instance's last
-// snapshot, and implements store.OffsetKeeper by uploading snapshots.
+// b: each opens a working copy with local.Open, restored by local.Restore
+// from the instance's last snapshot, and implements store.OffsetKeeper by
+// uploading snapshots.
 //
 // Files are kept in BackendContext.Dir: a cache of the files of the last
 // snapshot (so a restart on the same disk downloads nothing) and the working
 // copy. Without a Dir, a temporary directory is used and removed on Close.
-func Supplier(b bucket.Bucket, local store.Supplier, restore RestoreFunc, opts ...Option) store.Supplier {
+func Supplier(b bucket.Bucket, local Local, opts ...Option) store.Supplier {
 	cfg := config{concurrency: 4, timeout: 10 * time.Minute, grace: time.Hour, gcEvery: 30 * time.Minute, check: true, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &supplier{b: b, local: local, restore: restore, cfg: cfg}
+	s := &supplier{b: b, local: local, cfg: cfg}
 	return s.open
 }
 
 type supplier struct {
-	b       bucket.Bucket
-	local   store.Supplier
-	restore RestoreFunc
-	cfg     config
+	b     bucket.Bucket
+	local Local
+	cfg   config
 
 	checkMu sync.Mutex
 	checked bool
@@ -273,7 +280,7 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 		if err := assemble(m, filepath.Join(root, "cache"), restoreDir); err != nil {
 			return nil, errorf("assembling snapshot (manifest seq %d): %w", m.Seq, err)
 		}
-		if err := s.restore(restoreDir, storeDir); err != nil {
+		if err := s.local.Restore(restoreDir, storeDir); err != nil {
 			return nil, errorf("restoring snapshot (manifest seq %d): %w", m.Seq, err)
 		}
 		if err := os.RemoveAll(restoreDir); err != nil {
@@ -283,7 +290,7 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 	}
 	lbc := bc
 	lbc.Dir = storeDir
-	lb, err := s.local(lbc)
+	lb, err := s.local.Open(lbc)
 	if err != nil {
 		return nil, errorf("opening the working copy: %w", err)
 	}

@@ -88,7 +88,7 @@ func contents(t *testing.T, b store.Backend) string {
 
 // Each open on its own disk: every restore comes from the bucket.
 func TestDurableNewDisk(t *testing.T) {
-	supply := snapshot.Supplier(newDir(t), openFileStore, restoreFiles)
+	supply := snapshot.Supplier(newDir(t), fileLocal)
 	storetest.RunDurable(t, func(t *testing.T, bc store.BackendContext) store.Backend {
 		bc.Dir = t.TempDir()
 		b, err := supply(bc)
@@ -102,7 +102,7 @@ func TestDurableNewDisk(t *testing.T) {
 // Every open of an instance on one disk (restarts, and a newer owner in the
 // same process while the older is open): the file cache is shared.
 func TestDurableSameDisk(t *testing.T) {
-	supply := snapshot.Supplier(newDir(t), openFileStore, restoreFiles)
+	supply := snapshot.Supplier(newDir(t), fileLocal)
 	dirs := map[string]string{}
 	storetest.RunDurable(t, func(t *testing.T, bc store.BackendContext) store.Backend {
 		if dirs[bc.Task] == "" {
@@ -119,7 +119,7 @@ func TestDurableSameDisk(t *testing.T) {
 
 // Without a state directory, a temporary one.
 func TestDurableNoDir(t *testing.T) {
-	supply := snapshot.Supplier(newDir(t), openFileStore, restoreFiles)
+	supply := snapshot.Supplier(newDir(t), fileLocal)
 	storetest.RunDurable(t, func(t *testing.T, bc store.BackendContext) store.Backend {
 		b, err := supply(bc)
 		if err != nil {
@@ -130,7 +130,7 @@ func TestDurableNoDir(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	supply := snapshot.Supplier(newDir(t), openFileStore, restoreFiles)
+	supply := snapshot.Supplier(newDir(t), fileLocal)
 	n := 0
 	storetest.Run(t, func(t *testing.T) store.Backend {
 		n++
@@ -147,7 +147,7 @@ func TestConformance(t *testing.T) {
 // restart on the same disk downloads nothing, a new disk everything.
 func TestIncremental(t *testing.T) {
 	cb := &counting{Bucket: newDir(t)}
-	supply := snapshot.Supplier(cb, openFileStore, restoreFiles)
+	supply := snapshot.Supplier(cb, fileLocal)
 	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}
 	b := open(t, supply, bc)
 	for _, k := range []string{"a1", "a2", "b1", "c1", "d1"} {
@@ -211,7 +211,7 @@ func TestIncremental(t *testing.T) {
 // A file whose contents do not match its hash is refused at open, naming it.
 func TestCorruptFileRefused(t *testing.T) {
 	dir := newDir(t)
-	supply := snapshot.Supplier(dir, openFileStore, restoreFiles)
+	supply := snapshot.Supplier(dir, fileLocal)
 	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}
 	b := open(t, supply, bc)
 	set(t, b, "k", "v")
@@ -252,7 +252,7 @@ func (i ignoring) Put(ctx context.Context, name string, r io.Reader, size int64,
 }
 
 func TestRefusesBucketIgnoringConditions(t *testing.T) {
-	supply := snapshot.Supplier(ignoring{newDir(t)}, openFileStore, restoreFiles)
+	supply := snapshot.Supplier(ignoring{newDir(t)}, fileLocal)
 	_, err := supply(store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()})
 	if !errors.Is(err, bucket.ErrConditionalWritesIgnored) {
 		t.Fatalf("open on a bucket ignoring conditions: %v; want bucket.ErrConditionalWritesIgnored", err)
@@ -262,7 +262,7 @@ func TestRefusesBucketIgnoringConditions(t *testing.T) {
 // Concurrent opens of one instance each get their own epoch; only the
 // newest owner's flush succeeds, every other is fenced.
 func TestConcurrentOpens(t *testing.T) {
-	supply := snapshot.Supplier(newDir(t), openFileStore, restoreFiles)
+	supply := snapshot.Supplier(newDir(t), fileLocal)
 	const owners = 6
 	backends := make([]*snapshot.Backend, owners)
 	var wg sync.WaitGroup
@@ -327,7 +327,7 @@ func TestGarbage(t *testing.T) {
 	}{{"NoGrace", 0, false}, {"Grace", time.Hour, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newDir(t)
-			supply := snapshot.Supplier(dir, openFileStore, restoreFiles, snapshot.WithGarbageGrace(tc.grace))
+			supply := snapshot.Supplier(dir, fileLocal, snapshot.WithGarbageGrace(tc.grace))
 			b := open(t, supply, store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()})
 			defer closeQuietly(t, b)
 			for i := range 5 {
@@ -359,7 +359,7 @@ func TestGarbage(t *testing.T) {
 // FlushAt(-1) drops the offset without uploading; the next open has none.
 func TestForgetUploadsNothing(t *testing.T) {
 	cb := &counting{Bucket: newDir(t)}
-	supply := snapshot.Supplier(cb, openFileStore, restoreFiles)
+	supply := snapshot.Supplier(cb, fileLocal)
 	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}
 	b := open(t, supply, bc)
 	set(t, b, "k", "v")
