@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"path"
+	"strconv"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/bucket"
@@ -49,29 +49,35 @@ type Manifest struct {
 }
 
 // File is one file of a checkpoint: its path relative to the checkpoint
-// directory and its contents' SHA-256, which names the object holding them.
+// directory, its contents' SHA-256 and the epoch of the owner that uploaded
+// them, which together name the object holding them.
 type File struct {
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+	Epoch  int64  `json:"epoch"`
 }
 
 // layout names the objects of one store instance in the bucket:
 //
-//	<prefix><app>/<store>/<task>/manifest          the current Manifest
-//	<prefix><app>/<store>/<task>/files/<sha256>    checkpoint files by contents
+//	<prefix><app>/<store>/<task>/manifest                  the current Manifest
+//	<prefix><app>/<store>/<task>/files/<sha256>-<epoch>    checkpoint files
 //
-// The app, store and task names are path-escaped.
+// A file object is named by its contents and by the epoch of the owner that
+// uploaded it: an owner never writes an object an older owner could list
+// (see Backend.collectGarbage). The app, store and task names are
+// path-escaped.
 type layout struct{ dir string }
 
 func newLayout(prefix string, bc store.BackendContext) layout {
 	return layout{dir: prefix + path.Join(url.PathEscape(bc.App), url.PathEscape(bc.Store), url.PathEscape(bc.Task)) + "/"}
 }
 
-func (l layout) manifest() string            { return l.dir + "manifest" }
-func (l layout) filesPrefix() string         { return l.dir + "files/" }
-func (l layout) file(sha256 string) string   { return l.dir + "files/" + sha256 }
-func (l layout) hashOf(object string) string { return object[len(l.filesPrefix()):] }
+func (l layout) manifest() string    { return l.dir + "manifest" }
+func (l layout) filesPrefix() string { return l.dir + "files/" }
+func (l layout) file(f File) string {
+	return l.dir + "files/" + f.SHA256 + "-" + strconv.FormatInt(f.Epoch, 10)
+}
 
 // readManifest returns the instance's manifest and its version, or
 // bucket.ErrNotFound (wrapped).
@@ -111,5 +117,3 @@ func writeManifest(ctx context.Context, b bucket.Bucket, name string, m *Manifes
 func errFencedBy(mine, theirs int64) error {
 	return fmt.Errorf("owner epoch %d, the bucket's manifest is at epoch %d: %w", mine, theirs, store.ErrFenced)
 }
-
-var errNoManifest = errors.New("no manifest")

@@ -33,11 +33,13 @@
 //
 // # Garbage
 //
-// Files no manifest references (left by a crash or a fenced owner between
-// upload and manifest, or dropped by later snapshots) are deleted by the
-// current owner once older than the grace period (WithGarbageGrace): the
-// grace period protects files a concurrent newer owner may have just
-// uploaded and not yet referenced.
+// After a snapshot, at most every WithGarbageInterval, the owner deletes
+// the instance's file objects its manifest does not reference (left by a
+// crash or a fenced owner between upload and manifest, or dropped by later
+// snapshots). This needs no grace period: file objects carry the epoch of
+// the owner that uploaded them, so a newer owner's uploads are never among
+// the objects an older owner listed, and an owner deletes only after
+// checking, after its listing, that its epoch is still the manifest's.
 package snapshot
 
 import (
@@ -83,7 +85,6 @@ type config struct {
 	prefix      string
 	concurrency int
 	timeout     time.Duration
-	grace       time.Duration
 	gcEvery     time.Duration
 	check       bool
 	now         func() time.Time
@@ -111,17 +112,12 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithGarbageGrace sets how old a file no manifest references must be before
-// it is deleted (default 1 hour), and so how often the owner looks for them
-// (after a snapshot, at most every half grace period). It must exceed the
-// longest time an owner may take between uploading a file and writing the
-// manifest that references it, pauses included. Zero collects at every
-// snapshot and is for tests.
-func WithGarbageGrace(d time.Duration) Option {
-	return func(c *config) {
-		c.grace = max(d, 0)
-		c.gcEvery = c.grace / 2
-	}
+// WithGarbageInterval sets how often, at most, an owner deletes the file
+// objects its manifest no longer references, after a snapshot (default 10
+// minutes; zero: after every snapshot). Each round lists the instance's
+// files.
+func WithGarbageInterval(d time.Duration) Option {
+	return func(c *config) { c.gcEvery = max(d, 0) }
 }
 
 // WithoutConditionalCheck skips the check, made once per Supplier before
@@ -138,7 +134,7 @@ func WithoutConditionalCheck() Option { return func(c *config) { c.check = false
 // snapshot (so a restart on the same disk downloads nothing) and the working
 // copy. Without a Dir, a temporary directory is used and removed on Close.
 func Supplier(b bucket.Bucket, local Local, opts ...Option) store.Supplier {
-	cfg := config{concurrency: 4, timeout: 10 * time.Minute, grace: time.Hour, gcEvery: 30 * time.Minute, check: true, now: time.Now}
+	cfg := config{concurrency: 4, timeout: 10 * time.Minute, gcEvery: 10 * time.Minute, check: true, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -200,10 +196,10 @@ type Backend struct {
 
 	mu         sync.Mutex // serializes flushes and Close
 	closed     bool
-	manifest   *Manifest // the last one this owner read or wrote
-	version    string    // its version
-	flushedAt  int64     // writes counted when the manifest's checkpoint was taken
-	uploaded   map[string]bool
+	manifest   *Manifest           // the last one this owner read or wrote
+	version    string              // its version
+	flushedAt  int64               // writes counted when the manifest's checkpoint was taken
+	uploaded   map[string]int64    // SHA-256 → epoch of a file object this owner may reference
 	prevCP     string              // the previous checkpoint's directory, kept for the hash memo
 	memo       map[string]fileMemo // by relative name, for the files of prevCP
 	cpSeq      int
@@ -299,9 +295,9 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 		lb.Close()
 		return nil, errorf("the local backend %T does not implement store.Checkpointer", lb)
 	}
-	uploaded := map[string]bool{}
+	uploaded := map[string]int64{}
 	for _, f := range m.Files {
-		uploaded[f.SHA256] = true
+		uploaded[f.SHA256] = f.Epoch
 	}
 	return &Backend{
 		local: lb, cp: cp, b: s.b, cfg: s.cfg, l: l, name: name, log: log,
@@ -394,7 +390,7 @@ func (s *supplier) download(ctx context.Context, l layout, m *Manifest, cache st
 		need = append(need, f)
 	}
 	err := parallel(ctx, s.cfg.concurrency, need, func(ctx context.Context, f File) error {
-		return fetch(ctx, s.b, l.file(f.SHA256), f, cache)
+		return fetch(ctx, s.b, l.file(f), f, cache)
 	})
 	return len(need), err
 }
@@ -627,7 +623,7 @@ func (s *Backend) snapshot(offset int64, keepFiles bool) error {
 	s.flushedAt = writes
 	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
 	s.pruneCache()
-	if s.cfg.grace == 0 || s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {
+	if s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {
 		if err := s.collectGarbage(ctx); err != nil {
 			// The snapshot is written; garbage waits for the next round.
 			s.log.Warn("snapshot garbage collection failed", "error", err)
@@ -725,10 +721,15 @@ func (s *Backend) checkpointAndUpload(ctx context.Context) ([]File, int, int64, 
 
 	var todo []File
 	seen := map[string]bool{}
-	for _, f := range files {
-		if !s.uploaded[f.SHA256] && !seen[f.SHA256] {
+	for i, f := range files {
+		if epoch, ok := s.uploaded[f.SHA256]; ok {
+			files[i].Epoch = epoch
+			continue
+		}
+		files[i].Epoch = s.epoch
+		if !seen[f.SHA256] {
 			seen[f.SHA256] = true
-			todo = append(todo, f)
+			todo = append(todo, files[i])
 		}
 	}
 	var bytes atomic.Int64
@@ -741,7 +742,7 @@ func (s *Backend) checkpointAndUpload(ctx context.Context) ([]File, int, int64, 
 			return err
 		}
 		defer in.Close()
-		if _, err := s.b.Put(ctx, s.l.file(f.SHA256), in, f.Size, bucket.Cond{}); err != nil {
+		if _, err := s.b.Put(ctx, s.l.file(f), in, f.Size, bucket.Cond{}); err != nil {
 			return fmt.Errorf("uploading %s: %w", f.Name, err)
 		}
 		bytes.Add(f.Size)
@@ -755,7 +756,7 @@ func (s *Backend) checkpointAndUpload(ctx context.Context) ([]File, int, int64, 
 		return nil, 0, 0, s.errorf("uploading checkpoint files: %w", err)
 	}
 	for _, f := range todo {
-		s.uploaded[f.SHA256] = true
+		s.uploaded[f.SHA256] = s.epoch
 	}
 	return files, len(todo), bytes.Load(), nil
 }
@@ -792,30 +793,33 @@ func (s *Backend) pruneCache() {
 	}
 }
 
-// collectGarbage deletes the instance's files that the current manifest
-// does not reference and that are older than the grace period. Called with
-// mu held, after a successful manifest write.
+// collectGarbage deletes the instance's file objects that the current
+// manifest does not reference. Called with mu held, after a successful
+// manifest write.
+//
+// It lists first, then checks that this owner's epoch is still the
+// manifest's, then deletes from the listing. A newer owner claims after the
+// check, so its uploads (named with its own epoch) came after the listing
+// and are not deleted; the files it references from this owner's manifest
+// are referenced, so kept.
 func (s *Backend) collectGarbage(ctx context.Context) error {
 	s.lastGC = s.cfg.now()
 	keep := map[string]bool{}
 	for _, f := range s.manifest.Files {
-		keep[f.SHA256] = true
+		keep[s.l.file(f)] = true
 	}
 	var garbage []string
 	for info, err := range s.b.List(ctx, s.l.filesPrefix()) {
 		if err != nil {
 			return err
 		}
-		sum := s.l.hashOf(info.Name)
-		if !keep[sum] && s.cfg.now().Sub(info.Modified) >= s.cfg.grace {
+		if !keep[info.Name] {
 			garbage = append(garbage, info.Name)
 		}
 	}
 	if len(garbage) == 0 {
 		return nil
 	}
-	// Delete only while still the owner: a newer owner's manifest may
-	// reference files this one does not know.
 	cur, _, err := readManifest(ctx, s.b, s.l.manifest())
 	if err != nil {
 		return err
@@ -824,18 +828,23 @@ func (s *Backend) collectGarbage(ctx context.Context) error {
 		return errFencedBy(s.epoch, cur.Epoch)
 	}
 	for _, f := range cur.Files {
-		keep[f.SHA256] = true
+		keep[s.l.file(f)] = true
+	}
+	byObject := map[string]string{} // object → SHA-256, for the objects this owner may reference
+	for sum, epoch := range s.uploaded {
+		byObject[s.l.file(File{SHA256: sum, Epoch: epoch})] = sum
 	}
 	deleted := 0
 	for _, name := range garbage {
-		sum := s.l.hashOf(name)
-		if keep[sum] {
+		if keep[name] {
 			continue
 		}
 		if err := s.b.Delete(ctx, name); err != nil {
 			return err
 		}
-		delete(s.uploaded, sum)
+		if sum, ok := byObject[name]; ok {
+			delete(s.uploaded, sum)
+		}
 		deleted++
 	}
 	s.log.Debug("snapshot garbage collected", "deleted", deleted)

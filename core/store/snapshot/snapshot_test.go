@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/kstreams-go/kstreams/core/bucket"
 	"github.com/kstreams-go/kstreams/core/store"
@@ -317,17 +316,18 @@ func TestConcurrentOpens(t *testing.T) {
 	}
 }
 
-// With no grace period, each snapshot deletes the files no manifest
-// references; with one, they stay until they are old enough.
+// Each snapshot (with a zero interval) deletes the file objects its
+// manifest does not reference; with the default interval, they stay until
+// the next round.
 func TestGarbage(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		grace     time.Duration
+		opts      []snapshot.Option
 		wantExtra bool
-	}{{"NoGrace", 0, false}, {"Grace", time.Hour, true}} {
+	}{{"EverySnapshot", []snapshot.Option{snapshot.WithGarbageInterval(0)}, false}, {"Default", nil, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newDir(t)
-			supply := snapshot.Supplier(dir, fileLocal, snapshot.WithGarbageGrace(tc.grace))
+			supply := snapshot.Supplier(dir, fileLocal, tc.opts...)
 			b := open(t, supply, store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()})
 			defer closeQuietly(t, b)
 			for i := range 5 {
@@ -337,22 +337,77 @@ func TestGarbage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var objects int
-			for _, err := range dir.List(context.Background(), "app/s/0_0/files/") {
-				if err != nil {
-					t.Fatal(err)
-				}
-				objects++
-			}
+			objects := fileObjects(t, dir)
 			// The last snapshot references part k and part x.
-			if tc.wantExtra && objects <= 2 || !tc.wantExtra && objects != 2 {
-				t.Fatalf("%d file objects after 5 snapshots with grace %v; want %s", objects, tc.grace, map[bool]string{true: "more than 2", false: "2"}[tc.wantExtra])
+			if tc.wantExtra && len(objects) <= 2 || !tc.wantExtra && len(objects) != 2 {
+				t.Fatalf("file objects after 5 snapshots: %v; want %s", objects, map[bool]string{true: "more than 2", false: "2"}[tc.wantExtra])
 			}
 			got := contents(t, open(t, supply, store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}))
 			if got != "k=4 x0=v x1=v x2=v x3=v x4=v" {
 				t.Fatalf("restored %q", got)
 			}
 		})
+	}
+}
+
+func fileObjects(t *testing.T, b bucket.Bucket) []string {
+	t.Helper()
+	var names []string
+	for info, err := range b.List(context.Background(), "app/s/0_0/files/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, strings.TrimPrefix(info.Name, "app/s/0_0/files/"))
+	}
+	return names
+}
+
+// A fenced owner's uploads are collected by the next owner; what the
+// current owner references survives every collection.
+func TestGarbageOfFencedOwner(t *testing.T) {
+	dir := newDir(t)
+	supply := snapshot.Supplier(dir, fileLocal, snapshot.WithGarbageInterval(0))
+	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0"}
+	bc.Dir = t.TempDir()
+	old := open(t, supply, bc) // epoch 1
+	defer closeQuietly(t, old)
+	set(t, old, "a", "1")
+	if err := old.FlushAt(1); err != nil {
+		t.Fatal(err)
+	}
+	bc.Dir = t.TempDir()
+	cur := open(t, supply, bc) // epoch 2
+	defer closeQuietly(t, cur)
+	set(t, cur, "a", "2") // part a again: uploaded under epoch 2
+	set(t, cur, "b", "1")
+	if err := cur.FlushAt(2); err != nil {
+		t.Fatal(err)
+	}
+	set(t, old, "c", "stale") // a new part, uploaded under epoch 1, never referenced
+	if err := old.FlushAt(3); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale owner's FlushAt: %v; want store.ErrFenced", err)
+	}
+	if got := fileObjects(t, dir); len(got) != 3 {
+		t.Fatalf("file objects %v; want part a and b of epoch 2 and the stale owner's part c", got)
+	}
+	bc.Dir = t.TempDir()
+	last := open(t, supply, bc) // epoch 3
+	defer closeQuietly(t, last)
+	if got := contents(t, last); got != "a=2 b=1" {
+		t.Fatalf("restored %q; want a=2 b=1", got)
+	}
+	set(t, last, "d", "1")
+	if err := last.FlushAt(4); err != nil {
+		t.Fatal(err)
+	}
+	objects := fileObjects(t, dir)
+	for _, name := range objects {
+		if strings.HasSuffix(name, "-1") {
+			t.Errorf("file object %s of the fenced owner outlived the next owner's collection", name)
+		}
+	}
+	if len(objects) != 3 {
+		t.Errorf("file objects %v; want parts a and b of epoch 2 and part d of epoch 3", objects)
 	}
 }
 
