@@ -71,6 +71,13 @@ func WithStateDir(dir string) Option {
 	return func(a *App) error { a.cfg.StateDir = dir; return nil }
 }
 
+// ShutdownBudget bounds the graceful shutdown of Run once its context is
+// done (leaving the group aside): work in flight gets 15 s to complete, the
+// outputs of the tasks 4 s to be acknowledged, the commit 4 s, processors
+// still running 2 s to return. It fits Kubernetes' default termination grace
+// period of 30 s.
+const ShutdownBudget = runtime.ShutdownBudget
+
 // WithStateCleanupDelay sets how long the state directory of a task this
 // instance no longer owns is kept before it is deleted (default 10 minutes,
 // as Kafka Streams' state.cleanup.delay.ms): a task that comes back within
@@ -373,6 +380,10 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 // flushed and committed, records polled but not processed are left for the
 // next owner, and the instance leaves the group. It returns nil after a
 // shutdown caused by ctx, or the fatal error that stopped it.
+//
+// The shutdown takes at most ShutdownBudget plus the time to leave the
+// group, even when a processor ignores its context: that processor's
+// records are left uncommitted for the next owner, and it is logged.
 //
 // An App runs once: a second call returns ErrRunOnce, whether the first
 // is still running or has returned.

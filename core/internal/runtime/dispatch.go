@@ -775,6 +775,9 @@ func (r *Runtime) drain(tasks []*taskState, timeout time.Duration) {
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
+		// A segment stalled on a record completes the records it ran
+		// before that one once the stall is detected.
+		r.checkSegments()
 		busy := false
 		for _, ts := range tasks {
 			if ts.active.Load() > 0 {

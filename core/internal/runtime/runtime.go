@@ -282,7 +282,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	}
 	r.adm = kadm.NewClient(admCl)
 	defer r.adm.Close()
-	if err := r.prepareTopics(ctx); err != nil {
+	if err := r.prepareTopicsRetrying(ctx); err != nil {
 		return fmt.Errorf("kstreams: preparing topics: %w", err)
 	}
 
@@ -379,13 +379,14 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	r.mu.Lock()
 	tasks := r.allTasks()
 	var cerr error
+	drainUntil := time.Now().Add(shutdownDrain)
 	if r.txn != nil {
 		// The transaction commits once the work in flight completed.
 		commitCtx, cancel := context.WithTimeout(context.Background(), shutdownRelease+shutdownCommit)
 		cerr = r.commitTxn(commitCtx, shutdownDrain, true)
 		cancel()
 	}
-	r.drain(tasks, shutdownDrain)
+	r.drain(tasks, time.Until(drainUntil))
 	for _, ts := range tasks {
 		r.fence(ts, false)
 	}
@@ -1007,7 +1008,15 @@ func (r *Runtime) dropTasks(ctx context.Context, parts map[string][]int32, lost 
 		return
 	}
 	if !lost && !r.killed.Load() {
-		r.drain(drop, revokeDrain)
+		// Tasks fenced already (a shutdown, which drained them) have
+		// nothing more to finish.
+		var live []*taskState
+		for _, ts := range drop {
+			if !ts.stopped.Load() {
+				live = append(live, ts)
+			}
+		}
+		r.drain(live, revokeDrain)
 	}
 	for _, ts := range drop {
 		r.fence(ts, lost)
