@@ -260,7 +260,10 @@ func TestRealKafkaZombieWritesAfterBrokerKill(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	time.Sleep(5 * time.Second)
+	waitFor(t, 60*time.Second, "both instances to own tasks", func() bool {
+		return a.app.Stats().Tasks > 0 && b.app.Stats().Tasks > 0 && a.app.Stats().Tasks+b.app.Stats().Tasks == 8
+	})
+	time.Sleep(3 * time.Second)
 	kafkaSh(t, sh, dir, "stop-node", "1", "-9")
 	time.Sleep(12 * time.Second) // longer than the session timeout
 	kafkaSh(t, sh, dir, "start-node", "1")

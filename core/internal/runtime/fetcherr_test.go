@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +31,25 @@ func TestFatalFetchError(t *testing.T) {
 	} {
 		if got := fatalFetchError(c.err); got != c.want {
 			t.Errorf("%s: fatalFetchError(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+func TestTransientStartupErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"broker closed the connection", fmt.Errorf("creating topic: %w", &kgo.ErrFirstReadEOF{}), true},
+		{"connection refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"retriable kafka error", kerr.NotController, true},
+		{"EOF", io.EOF, true},
+		{"topic authorization", kerr.TopicAuthorizationFailed, false},
+		{"invalid config", kerr.InvalidConfig, false},
+	} {
+		if got := transient(tc.err); got != tc.want {
+			t.Errorf("%s: transient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

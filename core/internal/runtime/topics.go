@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // prepareTopics checks every topic the application reads, writes or
@@ -181,6 +184,8 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 		case err == nil:
 			r.log.Info("created internal topic", "topic", t, "kind", it.kind, "partitions", it.partitions)
 		case errors.Is(err, kerr.TopicAlreadyExists): // another instance was quicker
+		case transient(err):
+			return &transientError{fmt.Errorf("creating %s topic %q: %w", it.kind, t, err)}
 		default:
 			problems = append(problems, fmt.Sprintf("creating %s topic %q: %v", it.kind, t, err))
 			continue
@@ -246,9 +251,51 @@ func visible(td kadm.TopicDetails, topics []string) bool {
 func (r *Runtime) listTopics(ctx context.Context, topics ...string) (kadm.TopicDetails, error) {
 	td, err := r.adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("reading metadata of topics %v: %w", topics, err)
+		err = fmt.Errorf("reading metadata of topics %v: %w", topics, err)
+		if transient(err) {
+			err = &transientError{err}
+		}
+		return nil, err
 	}
 	return td, nil
+}
+
+// transientError is a start-up error worth retrying: the cluster could not
+// be reached, or answered with a retriable error (a broker restarting).
+type transientError struct{ error }
+
+func (e *transientError) Unwrap() error { return e.error }
+
+// (A broker's connection closed or refused counts: it may be restarting.
+// A misconfiguration such as missing TLS looks the same; it is logged at
+// each retry and returned after startupRetry.)
+func transient(err error) bool {
+	var eof *kgo.ErrFirstReadEOF
+	var sys *os.SyscallError
+	return kgo.IsRetryableBrokerErr(err) || kerr.IsRetriable(err) || errors.As(err, &eof) || errors.As(err, &sys) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// startupRetry bounds how long start-up retries transient errors.
+const startupRetry = time.Minute
+
+// prepareTopicsRetrying runs prepareTopics, again after transient errors
+// for up to startupRetry.
+func (r *Runtime) prepareTopicsRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(startupRetry)
+	for {
+		err := r.prepareTopics(ctx)
+		var te *transientError
+		if err == nil || !errors.As(err, &te) || time.Now().After(deadline) {
+			return err
+		}
+		r.log.Warn("preparing topics failed; retrying (a broker may be restarting)", "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // partitionCount returns the partition count of topic, asking the cluster
