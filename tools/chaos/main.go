@@ -40,12 +40,13 @@ import (
 )
 
 var (
-	mode      = flag.String("mode", "short", "short (CI) or long (soak)")
-	only      = flag.String("only", "", "comma-separated scenarios to run (default: all)")
-	storeKind = flag.String("store", "pebble", "store backend of the app where the scenario does not choose: memory or pebble")
-	seed      = flag.Uint64("seed", 0, "random seed (0: from the clock)")
-	keep      = flag.Bool("keep", false, "keep the work directory (logs, state) even when every scenario passes")
-	workDir   = flag.String("work", "", "work directory (default: a new one under tools/kafka/run)")
+	mode         = flag.String("mode", "short", "short (CI) or long (soak)")
+	only         = flag.String("only", "", "comma-separated scenarios to run (default: all)")
+	storeKind    = flag.String("store", "pebble", "store backend of the app where the scenario does not choose: memory or pebble")
+	seed         = flag.Uint64("seed", 0, "random seed (0: from the clock)")
+	keep         = flag.Bool("keep", false, "keep the work directory (logs, state) even when every scenario passes")
+	transactions = flag.Bool("transactions", false, "run the apps with Kafka transactions (WithTransactions): the checker reads read_committed and requires no duplicate output")
+	workDir      = flag.String("work", "", "work directory (default: a new one under tools/kafka/run)")
 
 	checkBrokers = flag.String("check-brokers", "", "only run the checker on these brokers' topics (-check-in, -check-out, -check-dlq), e.g. those of a kept failed run")
 	checkIn      = flag.String("check-in", "", "input topic for -check-brokers")

@@ -71,6 +71,9 @@ func (s *scenario) newInstances(n int, flags ...string) []*instance {
 	for range n {
 		name := fmt.Sprintf("app%d", len(s.instances)+1)
 		args := append([]string{"-brokers", strings.Join(s.cl.brokers, ","), "-app-id", s.appID, "-in", s.in, "-out", s.out}, flags...)
+		if *transactions {
+			args = append(args, "-transactions")
+		}
 		in := newInstance(name, s.e.appBin, s.dir, args)
 		s.instances = append(s.instances, in)
 		out = append(out, in)

@@ -54,6 +54,7 @@ var (
 	rf             = flag.Int("replication-factor", -1, "replication factor of internal topics (-1: the broker's default)")
 	statsEvery     = flag.Duration("stats-every", time.Second, "how often to print STATS")
 	verbose        = flag.Bool("v", false, "log the runtime's info messages too")
+	transactions   = flag.Bool("transactions", false, "commit with Kafka transactions (kstreams.WithTransactions)")
 )
 
 func main() {
@@ -135,6 +136,9 @@ func run() error {
 	}
 	if *stateDir != "" {
 		opts = append(opts, kstreams.WithStateDir(*stateDir))
+	}
+	if *transactions {
+		opts = append(opts, kstreams.WithTransactions())
 	}
 	app, err := kstreams.NewApp(topo, opts...)
 	if err != nil {
