@@ -168,7 +168,7 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	gen := b.gen
-	preload := !b.preloaded && b.entries <= int64(b.opts.preload)
+	preload := !b.preloaded && b.entries <= int64(b.opts.preload) && b.opts.readCacheBytes > 0
 	b.preloaded = true
 	b.mu.Unlock()
 
