@@ -755,15 +755,7 @@ func (r *Runtime) resumeDrained() {
 
 // inFlight returns the records dispatched and not yet committable, over all
 // tasks.
-func (r *Runtime) inFlight() int {
-	n := 0
-	for _, ts := range r.tasks {
-		for _, tr := range ts.trackers {
-			n += tr.inFlight()
-		}
-	}
-	return n
-}
+func (r *Runtime) inFlight() int { return int(r.inFlightTotal.Load()) }
 
 // drain waits until every dispatched unit of tasks is complete or timeout
 // passes, after telling the workers to start no new work for them. Units

@@ -128,6 +128,7 @@ type Runtime struct {
 	txn            *kgo.GroupTransactSession // Transactions only (see txn.go)
 	txnDoomed      bool                      // the open transaction must abort: a rebalance took tasks (guarded by mu)
 	txnAborted     atomic.Bool               // records of the open transaction were aborted: it must abort
+	inFlightTotal  atomic.Int64              // tracker entries of all tasks (see partTracker.total)
 	txnSuspendDone bool                      // the transaction open when the lease ran out was aborted (loop only)
 	holdStarts     atomic.Bool               // a transaction commits: no processor call starts
 	rebuilds       []*taskState              // tasks closed to be rebuilt once their processors return (guarded by mu)
@@ -1076,6 +1077,9 @@ func (r *Runtime) closeTask(ts *taskState) {
 		}
 	}
 	delete(r.tasks, id)
+	for _, tr := range ts.trackers {
+		tr.detach()
+	}
 	for _, t := range ts.sub.SourceTopics {
 		delete(r.byTP[t], id.Partition)
 	}
@@ -1165,6 +1169,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 	}
 	for _, topic := range st.SourceTopics {
 		tr := newPartTracker()
+		tr.total = &r.inFlightTotal
 		if o, ok := committed.Lookup(topic, p); ok && o.Err == nil && o.At >= 0 {
 			done, err := decodeDone(o.At, o.Metadata)
 			if err != nil {

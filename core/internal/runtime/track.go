@@ -21,8 +21,9 @@ type partTracker struct {
 	entries []*trackEntry // dispatched ranges in offset order; entries[0] is the oldest not yet committed past
 	next    int64         // offset after the last dispatched range; -1 before the first
 	skip    map[int64]bool
-	hasSkip atomic.Bool  // skip is not empty; spares the lock on the fast path
-	slab    []trackEntry // entries are carved from here, a chunk at a time
+	hasSkip atomic.Bool   // skip is not empty; spares the lock on the fast path
+	slab    []trackEntry  // entries are carved from here, a chunk at a time
+	total   *atomic.Int64 // if set, counts len(entries) of every tracker sharing it (see count)
 }
 
 type trackEntry struct {
@@ -31,6 +32,21 @@ type trackEntry struct {
 }
 
 func newPartTracker() *partTracker { return &partTracker{next: -1} }
+
+// count adds d to the shared total, if any. Called with t.mu held.
+func (t *partTracker) count(d int) {
+	if t.total != nil && d != 0 {
+		t.total.Add(int64(d))
+	}
+}
+
+// detach takes t's entries out of the shared total: its task is gone.
+func (t *partTracker) detach() {
+	t.mu.Lock()
+	t.count(-len(t.entries))
+	t.total = nil
+	t.mu.Unlock()
+}
 
 // add registers the dispatch of [from, to).
 func (t *partTracker) add(from, to int64) *trackEntry {
@@ -42,6 +58,7 @@ func (t *partTracker) add(from, to int64) *trackEntry {
 	t.slab = t.slab[1:]
 	e.from, e.to = from, to
 	t.entries = append(t.entries, e)
+	t.count(1)
 	t.next = to
 	t.mu.Unlock()
 	return e
@@ -64,6 +81,7 @@ func (t *partTracker) splitAt(e *trackEntry, cuts []int64) []*trackEntry {
 	}
 	parts = append(parts, &trackEntry{from: from, to: e.to})
 	t.entries = slices.Replace(t.entries, i, i+1, parts...)
+	t.count(len(cuts))
 	return parts
 }
 
@@ -85,6 +103,7 @@ func (t *partTracker) dropDone() {
 	if i > 0 {
 		clear(t.entries[:i])
 		t.entries = t.entries[i:]
+		t.count(-i)
 	}
 }
 

@@ -3,6 +3,7 @@ package runtime
 import (
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 )
 
@@ -147,5 +148,41 @@ func TestSplitAtKeepsEntriesInOrder(t *testing.T) {
 	tr.markDoneAll([]entryRef{{tr, parts[1]}, {tr, parts[3]}})
 	if off, _, _ := tr.commitPoint(); off != 11 {
 		t.Fatalf("commit point %d after all complete, want 11", off)
+	}
+}
+
+// TestTrackerTotal: the shared total always equals the sum of the trackers'
+// in-flight entries (the backpressure check reads it instead of summing).
+func TestTrackerTotal(t *testing.T) {
+	var total atomic.Int64
+	a, b := newPartTracker(), newPartTracker()
+	a.total, b.total = &total, &total
+	check := func(step string) {
+		t.Helper()
+		if got, want := total.Load(), int64(a.inFlight()+b.inFlight()); got != want {
+			t.Fatalf("%s: total %d, trackers hold %d", step, got, want)
+		}
+	}
+	var es []*trackEntry
+	for i := range 10 {
+		es = append(es, a.add(int64(i*10), int64(i*10+10)))
+		b.add(int64(i), int64(i+1))
+	}
+	check("add")
+	parts := a.splitAt(es[3], []int64{32, 35, 38})
+	check("split")
+	a.markDone(es[0])
+	a.markDone(parts[1])
+	a.markDoneAll([]entryRef{{a, es[1]}, {a, es[2]}, {a, parts[0]}})
+	check("done")
+	a.commitPoint()
+	check("commit point")
+	b.detach()
+	if got, want := total.Load(), int64(a.inFlight()); got != want {
+		t.Fatalf("after detach: total %d, want %d", got, want)
+	}
+	b.add(100, 101) // a detached tracker no longer counts
+	if got, want := total.Load(), int64(a.inFlight()); got != want {
+		t.Fatalf("detached tracker counted: total %d, want %d", got, want)
 	}
 }
