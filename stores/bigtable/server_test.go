@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/bigtable"
 	"cloud.google.com/go/bigtable/bttest"
@@ -23,21 +24,26 @@ type emulator struct {
 	admin  *bigtable.AdminClient
 	table  string
 	rpcs   *atomic.Int64
+	rtt    time.Duration // added to every call of the counted clients
 }
 
 const testTable = "kstreams"
 
 // startEmulator starts the emulator for t (or b) and stops it at cleanup.
-func startEmulator(tb testing.TB) *emulator {
+func startEmulator(tb testing.TB) *emulator { return startEmulatorRTT(tb, 0) }
+
+// startEmulatorRTT is startEmulator with rtt added to each call of the
+// store's clients, as a network round trip would.
+func startEmulatorRTT(tb testing.TB, rtt time.Duration) *emulator {
 	tb.Helper()
 	srv, err := bttest.NewServer("127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(srv.Close)
-	e := &emulator{srv: srv, table: testTable, rpcs: new(atomic.Int64)}
+	e := &emulator{srv: srv, table: testTable, rpcs: new(atomic.Int64), rtt: rtt}
 	ctx := context.Background()
-	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, srv.Addr, nil)))
+	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, srv.Addr, nil, 0)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,7 +61,7 @@ func (e *emulator) newClient(tb testing.TB) *bigtable.Client {
 	tb.Helper()
 	c, err := bigtable.NewClientWithConfig(context.Background(), "proj", "inst",
 		bigtable.ClientConfig{MetricsProvider: bigtable.NoopMetricsProvider{}},
-		option.WithGRPCConn(dial(tb, e.srv.Addr, e.rpcs)))
+		option.WithGRPCConn(dial(tb, e.srv.Addr, e.rpcs, e.rtt)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -63,18 +69,21 @@ func (e *emulator) newClient(tb testing.TB) *bigtable.Client {
 	return c
 }
 
-// dial connects to addr; calls are counted in rpcs when it is not nil.
-func dial(tb testing.TB, addr string, rpcs *atomic.Int64) *grpc.ClientConn {
+// dial connects to addr; calls are counted in rpcs when it is not nil, and
+// each is delayed by rtt.
+func dial(tb testing.TB, addr string, rpcs *atomic.Int64, rtt time.Duration) *grpc.ClientConn {
 	tb.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if rpcs != nil {
 		opts = append(opts,
 			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 				rpcs.Add(1)
+				time.Sleep(rtt)
 				return invoker(ctx, method, req, reply, cc, opts...)
 			}),
 			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 				rpcs.Add(1)
+				time.Sleep(rtt)
 				return streamer(ctx, desc, cc, method, opts...)
 			}))
 	}
