@@ -363,10 +363,15 @@ func (v *verdict) ok() bool {
 	return v.Lost == 0 && v.Regressions == 0 && v.CountLoss == 0 && len(v.problems) == 0
 }
 
-// checkExactlyOnce adds a problem for each duplicate output: with
-// transactions, committed outputs hold each input's output once.
+// checkExactlyOnce adds the problems exactly-once processing rules out:
+// with transactions, committed outputs hold each input's output once, and
+// the counts (state restored from committed changelogs only) never exceed
+// the inputs.
 func (v *verdict) checkExactlyOnce() {
 	if v.Duplicates > 0 {
 		v.problem("with transactions, %d outputs duplicate another (an input's output committed twice)", v.Duplicates)
+	}
+	if v.OverCount > 0 {
+		v.problem("with transactions, counts exceed the inputs by %d (state kept increments of aborted transactions)", v.OverCount)
 	}
 }

@@ -1278,6 +1278,15 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	if ds != nil {
 		ds.cl = cb
 		h.ts.durable = append(h.ts.durable, ds)
+		if h.r.txn != nil {
+			// With transactions the store will hold writes of open
+			// transactions, which may abort: its checkpoint is valid
+			// again only after a clean shutdown (see commitTxn).
+			if err := ds.forget(); err != nil {
+				b.Close()
+				return nil, fmt.Errorf("dropping the checkpoint of store %s: %w", spec.Name(), err)
+			}
+		}
 	}
 	return cb, nil
 }

@@ -252,11 +252,16 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	r.txnAborted.Store(false)
 	if committed {
 		r.stats.commits.Add(1)
-		// After the commit: a store's offset covers only committed
-		// changelog records.
+	}
+	if committed && final {
+		// A clean shutdown: the stores hold exactly what the changelogs
+		// committed, and the next open may restore only the tail. (While
+		// processing, a store holds writes of the open transaction, which
+		// may abort: its checkpoint was dropped when it opened, see
+		// OpenStore, so a crash restores it from scratch.)
 		for _, ts := range tasks {
 			if err := r.flushStores(ts, loggedStores); err != nil {
-				r.log.Warn("flushing stores failed; they restore from their previous checkpoint", "task", ts.t.ID().String(), "error", err)
+				r.log.Warn("flushing stores failed; they restore from scratch", "task", ts.t.ID().String(), "error", err)
 			}
 		}
 	}
