@@ -75,13 +75,16 @@ end
 local last = i + 2 * nsets - 1
 while i <= last do
   local j = math.min(i + 2 * chunk - 1, last)
-  redis.call('HSET', data, unpack(ARGV, i, j))
-  local members = {}
-  for x = i, j, 2 do
-    members[#members + 1] = 0
-    members[#members + 1] = ARGV[x]
+  -- HSET counts the fields it added: a chunk of updates only (the common
+  -- case of aggregations) needs no index update.
+  if redis.call('HSET', data, unpack(ARGV, i, j)) > 0 then
+    local members = {}
+    for x = i, j, 2 do
+      members[#members + 1] = 0
+      members[#members + 1] = ARGV[x]
+    end
+    redis.call('ZADD', index, unpack(members))
   end
-  redis.call('ZADD', index, unpack(members))
   i = j + 1
 end
 last = i + ndels - 1
