@@ -246,11 +246,22 @@ func (b *Backend) DeleteRange(lo, hi []byte) error {
 }
 
 // Write implements store.Backend. The batch is buffered as a whole, and a
-// flush commits all of it or none (see the package documentation).
+// flush commits all of it or none (see the package documentation). A write
+// that finds the buffer full (WithMaxBufferedBytes) flushes it first.
 func (b *Backend) Write(batch *store.Batch) error {
 	for _, op := range batch.Ops() {
 		if op.Kind != store.OpDeleteRange {
 			if err := b.checkKey(op.Key); err != nil {
+				return err
+			}
+		}
+	}
+	if b.cfg.maxBuffer > 0 {
+		b.mu.RLock()
+		full := b.layers[0].bytes >= b.cfg.maxBuffer
+		b.mu.RUnlock()
+		if full {
+			if err := b.Flush(); err != nil {
 				return err
 			}
 		}

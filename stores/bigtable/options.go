@@ -9,10 +9,11 @@ type config struct {
 	family     string
 	cacheBytes int
 	timeout    time.Duration
+	maxBuffer  int
 }
 
 func defaultConfig() config {
-	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second}
+	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second, maxBuffer: 32 << 20}
 }
 
 // DefaultFamily is the column family the store uses unless WithColumnFamily
@@ -41,4 +42,12 @@ func WithTimeout(d time.Duration) Option {
 			c.timeout = d
 		}
 	}
+}
+
+// WithMaxBufferedBytes bounds the unflushed writes of a store instance
+// (default 32 MiB, about keys and values): a write that finds the buffer
+// full flushes it first, keeping the stored offset, as a restore from a
+// changelog does many times. 0 removes the bound.
+func WithMaxBufferedBytes(n int) Option {
+	return func(c *config) { c.maxBuffer = n }
 }

@@ -55,3 +55,40 @@ func TestRoundTripsPerSet(t *testing.T) {
 		t.Fatalf("%d calls for %d Get+Set; want < 0.05 per record", calls, perFlush)
 	}
 }
+
+// A write that finds the buffer full flushes it first, keeping the stored
+// offset: a long restore does not hold the whole store in memory.
+func TestBufferBound(t *testing.T) {
+	e := startEmulator(t)
+	ctx := freshContext()
+	b := e.open(t, ctx, WithMaxBufferedBytes(10_000))
+	defer b.Close()
+	if err := b.FlushAt(3); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 100)
+	for i := range 1000 {
+		if err := b.Set(fmt.Appendf(nil, "k%04d", i), value); err != nil {
+			t.Fatal(err)
+		}
+		b.mu.RLock()
+		size := b.layers[0].bytes
+		b.mu.RUnlock()
+		if size > 10_000+200 {
+			t.Fatalf("after %d Sets the buffer holds %d bytes; want at most about 10,000", i+1, size)
+		}
+	}
+	other := e.openWith(t, e.newClient(t), ctx)
+	defer other.Close()
+	wantOffset(t, other, 3, true)
+	n := 0
+	for _, err := range other.Range(nil, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n < 900 || n == 1000 {
+		t.Fatalf("the next owner reads %d flushed rows; want the early flushes' (most, not all, of 1000)", n)
+	}
+}
