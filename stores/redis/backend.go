@@ -217,10 +217,13 @@ func (b *Backend) preload(gen uint64) error {
 			return fmt.Errorf("redis store %s: preloading: %w", b.name, b.ctxErr(err))
 		}
 		for i := 0; i+1 < len(res); i += 2 {
-			k, _ := res[i].(string)
+			k, ok := res[i].(string)
+			if !ok {
+				return fmt.Errorf("redis store %s: preloading: unexpected reply %T", b.name, res[i])
+			}
 			v, ok := res[i+1].(string)
 			if !ok {
-				continue
+				continue // indexed without a value: not an entry
 			}
 			all = append(all, store.Entry{Key: []byte(k), Value: []byte(v)})
 			if size += len(k) + len(v) + cachedOverhead; size > b.opts.readCacheBytes {
@@ -230,7 +233,7 @@ func (b *Backend) preload(gen uint64) error {
 		if len(res)/2 < maxRangePageSize {
 			break
 		}
-		min = "(" + res[len(res)-2].(string)
+		min = "(" + res[len(res)-2].(string) // a string: checked above
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -493,7 +496,10 @@ func (b *Backend) rangePage(from []byte, inclusive bool, hi []byte) (page []stor
 	}
 	server := make([]store.Entry, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
-		k, _ := res[i].(string)
+		k, ok := res[i].(string)
+		if !ok {
+			return nil, nil, false, fmt.Errorf("redis store %s: range: unexpected reply %T", b.name, res[i])
+		}
 		v, ok := res[i+1].(string)
 		if !ok {
 			continue // indexed without a value: not an entry
@@ -509,7 +515,7 @@ func (b *Backend) rangePage(from []byte, inclusive bool, hi []byte) (page []stor
 		limit, done = buffered[n-1].key, false
 	}
 	if len(res)/2 == n {
-		if k := []byte(res[len(res)-2].(string)); done || bytes.Compare(k, limit) < 0 {
+		if k := []byte(res[len(res)-2].(string)); done || bytes.Compare(k, limit) < 0 { // a string: checked above
 			limit, done = k, false
 		}
 	}

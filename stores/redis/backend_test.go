@@ -664,3 +664,41 @@ func TestConcurrentOverlay(t *testing.T) {
 		}
 	}
 }
+
+// Bad arguments are errors naming the store, never panics.
+func TestBadInput(t *testing.T) {
+	ctx := store.BackendContext{App: "a", Store: "s", Partition: 1}
+	if _, err := Open(nil, ctx); err == nil || !strings.Contains(err.Error(), "a/s/1") {
+		t.Fatalf("Open(nil client): %v", err)
+	}
+	c, _ := newClient(t, startRedis(t))
+	for _, opt := range []Option{WithMaxBufferedWrites(0), WithMaxBufferedBytes(-1), WithReadCache(-1), WithRangePageSize(0), WithRangePageSize(maxRangePageSize + 1), WithPreload(-1)} {
+		if _, err := Open(c, ctx, opt); err == nil || !strings.Contains(err.Error(), "a/s/1") {
+			t.Fatalf("Open with a bad option: %v", err)
+		}
+	}
+	b := openTest(t, c)
+	if err := b.FlushAt(-2); err == nil {
+		t.Fatal("FlushAt(-2) accepted")
+	}
+	// A meta key of another type is refused at open, not overwritten.
+	bg := context.Background()
+	if err := c.Set(bg, Keys("a", "s", 1).Meta, "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(c, ctx); err == nil || !strings.Contains(err.Error(), "KSLAYOUT") {
+		t.Fatalf("Open over a string meta key: %v", err)
+	}
+	if v, _ := c.Get(bg, Keys("a", "s", 1).Meta).Result(); v != "x" {
+		t.Fatalf("the refused open changed the meta key to %q", v)
+	}
+	if err := c.Del(bg, Keys("a", "s", 1).Meta).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(bg, Keys("a", "s", 1).Meta, "layout", "99").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(c, ctx); err == nil || !strings.Contains(err.Error(), "layout version 99") {
+		t.Fatalf("Open over another layout: %v", err)
+	}
+}
