@@ -511,6 +511,16 @@ func (s *Backend) writable() error {
 	return nil
 }
 
+// wrote counts a write once it is applied: a snapshot records the count it
+// read before its checkpoint, so a write counted is in the checkpoint, and
+// a FlushAt with nothing counted since may skip the upload.
+func (s *Backend) wrote(err error) error {
+	if err == nil {
+		s.writes.Add(1)
+	}
+	return err
+}
+
 // Get implements store.Backend from the working copy.
 func (s *Backend) Get(key []byte) ([]byte, bool, error) { return s.local.Get(key) }
 
@@ -522,8 +532,7 @@ func (s *Backend) Set(key, value []byte) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	s.writes.Add(1)
-	return s.local.Set(key, value)
+	return s.wrote(s.local.Set(key, value))
 }
 
 // Delete implements store.Backend on the working copy; refused once fenced.
@@ -531,8 +540,7 @@ func (s *Backend) Delete(key []byte) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	s.writes.Add(1)
-	return s.local.Delete(key)
+	return s.wrote(s.local.Delete(key))
 }
 
 // DeleteRange implements store.Backend on the working copy; refused once
@@ -541,8 +549,7 @@ func (s *Backend) DeleteRange(lo, hi []byte) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	s.writes.Add(1)
-	return s.local.DeleteRange(lo, hi)
+	return s.wrote(s.local.DeleteRange(lo, hi))
 }
 
 // Write implements store.Backend on the working copy; refused once fenced.
@@ -550,8 +557,7 @@ func (s *Backend) Write(b *store.Batch) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	s.writes.Add(1)
-	return s.local.Write(b)
+	return s.wrote(s.local.Write(b))
 }
 
 // Flush implements store.Backend: it uploads a snapshot keeping the stored
