@@ -296,7 +296,8 @@ func (b *Backend) fullLocked() bool {
 }
 
 // write applies fn to the writes buffer, flushing the buffer first if it is
-// full (an early flush: the stored changelog offset stays as it was).
+// full (an early flush, which also drops the stored changelog offset: see
+// flush).
 func (b *Backend) write(fn func(*layer)) error {
 	for {
 		b.mu.Lock()
@@ -310,14 +311,14 @@ func (b *Backend) write(fn func(*layer)) error {
 			return nil
 		}
 		b.mu.Unlock()
-		if err := b.flush(offsetKept, true); err != nil {
+		if err := b.flush(-1, true); err != nil {
 			return err
 		}
 	}
 }
 
 // offsetKept is FlushAt's offset argument for flushes that keep the stored
-// offset (Flush, early flushes).
+// offset (Flush).
 const offsetKept = -2
 
 // Flush writes the buffered writes to Redis in one atomic script, keeping
@@ -348,6 +349,12 @@ func (b *Backend) StoredOffset() (int64, bool, error) {
 	return b.offset, b.offset >= 0, nil
 }
 
+// flush writes the buffered writes and offset (-1: none; offsetKept: the
+// stored one) in one script. An early flush (the buffer is full, between
+// two commits) writes data of records not committed yet, which a crash or
+// an aborted transaction would have the changelog lack: it stores no offset
+// (-1), so that until the next FlushAt a new owner restores the instance
+// from the whole changelog rather than replay its tail over those writes.
 func (b *Backend) flush(offset int64, early bool) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()

@@ -293,7 +293,8 @@ func TestPreloadAndCompleteCache(t *testing.T) {
 }
 
 // The buffer is bounded: a write that finds it full flushes it first,
-// fenced like any flush, without moving the stored offset.
+// fenced like any flush, dropping the stored offset (the data is then ahead
+// of it) until the next FlushAt.
 func TestEarlyFlushWhenFull(t *testing.T) {
 	c, rt := newClient(t, startRedis(t))
 	ctx := uniqueContext("early")
@@ -316,11 +317,22 @@ func TestEarlyFlushWhenFull(t *testing.T) {
 	if err != nil || n != 200 {
 		t.Fatalf("Redis holds %d entries (%v) after two early flushes; want 200", n, err)
 	}
-	if off, _ := c.HGet(context.Background(), b.keys.meta, "offset").Result(); off != "5" {
-		t.Fatalf("stored offset %q after early flushes; want 5 (unchanged)", off)
+	// The data is ahead of offset 5 now: no offset is stored until the
+	// next FlushAt.
+	if n, _ := c.HExists(context.Background(), b.keys.meta, "offset").Result(); n {
+		t.Fatal("an offset is still stored after early flushes")
+	}
+	if off, ok, err := b.StoredOffset(); ok || err != nil {
+		t.Fatalf("StoredOffset after early flushes = %d, %v, %v; want none", off, ok, err)
 	}
 	if got := len(entries(t, b, nil, nil)); got != 250 {
 		t.Fatalf("Range sees %d entries; want 250", got)
+	}
+	if err := b.FlushAt(6); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := c.HGet(context.Background(), b.keys.meta, "offset").Result(); off != "6" {
+		t.Fatalf("stored offset %q after FlushAt(6)", off)
 	}
 	// The byte bound triggers early flushes too.
 	bb, err := Open(c, uniqueContext("early-bytes"), WithMaxBufferedBytes(10_000))

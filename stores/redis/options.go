@@ -35,8 +35,12 @@ func defaultOptions() options {
 
 // WithMaxBufferedWrites bounds the writes a store instance buffers between
 // flushes: distinct keys written plus range deletions (default 10,000).
-// A write that finds the buffer full first flushes it (an early flush, fenced
-// like any other, that leaves the stored changelog offset as it was).
+// A write that finds the buffer full first flushes it: an early flush, fenced
+// like any other, which also drops the stored changelog offset until the
+// next FlushAt (the data is then ahead of every committed offset: after a
+// crash before that FlushAt, the next owner restores the store from its
+// whole changelog). Size it above the writes a task makes in one commit
+// interval.
 func WithMaxBufferedWrites(n int) Option {
 	return func(o *options) { o.maxBufferedWrites = n }
 }
