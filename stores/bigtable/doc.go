@@ -103,10 +103,18 @@
 // since the last commit over a store that already holds them (at-least-once
 // for the state too), and nothing can rebuild the table.
 //
-// # Credentials
+// A write that finds the buffer full (WithMaxBufferedBytes, 32 MiB) flushes
+// it first, keeping the stored offset; Close does not flush: the writes
+// after the last commit belong to records that will be processed again.
+//
+// # Client, app profile, credentials
 //
 // The caller builds the client with its own options (credentials, endpoint,
-// TLS, app profile); the store logs store names and epochs, never options.
+// app profile); the store logs store names and epochs, never options. Owner
+// epochs need single-row transactions (CheckAndMutateRow,
+// ReadModifyWriteRow) and reads that see the last write: use an app profile
+// with single-cluster routing that allows transactional writes (the default
+// profile of a single-cluster instance does).
 //
 // Not implemented: store.Persistent (the runtime keeps no local checkpoint
 // for this store) and store.Checkpointer.
