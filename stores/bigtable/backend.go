@@ -109,18 +109,48 @@ func (b *Backend) usableLocked() error {
 	return b.fenced
 }
 
-// resolve returns the committed value of a row from its cells.
+// resolve returns the committed value of a row from its cells, as of view.
+// A row whose cells that count under view were all removed by later
+// flushes (a read that overlapped two commits) is resolved again under the
+// current view: the read then sees the newer value, as a read overlapping
+// a write may.
 func (b *Backend) resolve(view readView, row bigtable.Row) (value []byte, found bool) {
+	value, found, newer := b.resolveAt(view, row)
+	if !found && newer && value == nil {
+		b.mu.RLock()
+		current := b.view
+		b.mu.RUnlock()
+		if current.committed != view.committed {
+			value, found, _ = b.resolveAt(current, row)
+		}
+	}
+	if !found {
+		return nil, false
+	}
+	return value, true
+}
+
+// resolveAt returns the row's value under view, and whether it has cells
+// above view's committed version. value is non-nil for a found row, and
+// for a row whose newest counted cell is a deletion.
+func (b *Backend) resolveAt(view readView, row bigtable.Row) (value []byte, found, newer bool) {
 	for _, it := range row[b.cfg.family] {
-		if it.Column != b.column || !view.valid(timestampVersion(int64(it.Timestamp))) {
+		if it.Column != b.column {
+			continue
+		}
+		v := timestampVersion(int64(it.Timestamp))
+		if v > view.committed {
+			newer = true
+		}
+		if !view.valid(v) {
 			continue
 		}
 		if len(it.Value) == 0 || it.Value[0] != tagValue {
-			return nil, false
+			return []byte{}, false, newer
 		}
-		return it.Value[1:], true
+		return it.Value[1:], true, newer
 	}
-	return nil, false
+	return nil, false, newer
 }
 
 func (b *Backend) rowKey(key []byte) string { return dataRowKey(b.dataPrefix, key) }
