@@ -1,0 +1,328 @@
+// Command objectstate counts page views per user with kstreams, keeping the
+// counts in Pebble stores whose state lives in a bucket (core/store/snapshot):
+// source → count per user → sink.
+//
+// It runs the application twice, each time with a new, empty state
+// directory, as a deployment whose instances lose their disks does: the
+// first run counts a first batch of views and uploads snapshots of its
+// stores at each commit; the second starts from nothing local, restores
+// each store from the bucket (downloading the newest snapshot's files, then
+// replaying only the changelog after the offset the snapshot covers) and
+// counts a second batch on top. After each run it prints each store
+// instance's manifest: the owner epoch (raised by each open: a stale
+// owner's snapshots are refused), the changelog offset, the files.
+//
+// With no flags it starts an in-process Kafka cluster and keeps the bucket
+// in a local directory (bucket.Dir). With -s3 it uses an S3 bucket:
+//
+//	go run ./objectstate
+//	go run ./objectstate -s3 's3://my-bucket/kstreams/?endpoint=127.0.0.1:7070&insecure=true'
+//
+// S3 credentials come from the environment (AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY, or MINIO_ROOT_USER and MINIO_ROOT_PASSWORD), then
+// from the instance's role; they are never printed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/bucket"
+	"github.com/kstreams-go/kstreams/core/embedded"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/kstreams-go/kstreams/core/store/snapshot"
+	"github.com/kstreams-go/kstreams/stores/pebble"
+	"github.com/kstreams-go/kstreams/stores/s3"
+)
+
+const (
+	appID       = "objectstate"
+	storeName   = "views-per-user"
+	inputTopic  = "objectstate-views"
+	outputTopic = "objectstate-counts"
+	partitions  = 4
+	users       = 20
+	perRun      = 500 // views produced before each run
+)
+
+func main() {
+	brokers := flag.String("brokers", "", "comma-separated Kafka brokers; empty starts an in-process cluster")
+	s3URL := flag.String("s3", "", "S3 bucket as s3://bucket/prefix?endpoint=host:port&insecure=true; empty keeps the bucket in a temporary directory")
+	verbose := flag.Bool("v", false, "log what the application does")
+	flag.Parse()
+	if err := run(*brokers, *s3URL, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "objectstate:", err)
+		os.Exit(1)
+	}
+}
+
+// Topology counts the records of each key in a store kept by counts.
+func Topology(counts store.Supplier) (*kstreams.Topology, error) {
+	b := kstreams.NewBuilder()
+	// The store keeps its changelog (the default): a restore downloads the
+	// newest snapshot and replays only the changelog after it.
+	kstreams.AddStore(b, store.KeyValue(storeName, serde.String, serde.Int64, counts))
+	views := kstreams.Source(b, "views", []string{inputTopic}, serde.String, serde.String)
+	counted := kstreams.Process(views, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{} },
+		kstreams.WithStores(storeName))
+	kstreams.Sink(counted, "counts-out", outputTopic, serde.String, serde.Int64)
+	return b.Build()
+}
+
+type counter struct {
+	pc     kstreams.ProcessorContext[string, int64]
+	counts store.KeyValueStore[string, int64]
+}
+
+func (c *counter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
+	c.pc = pc
+	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, storeName)
+	return err
+}
+
+func (c *counter) Process(ctx context.Context, r kstreams.Record[string, string]) error {
+	n, _, err := c.counts.Get(r.Key)
+	if err != nil {
+		return err
+	}
+	n++
+	if err := c.counts.Put(r.Key, n); err != nil {
+		return err
+	}
+	return c.pc.Forward(ctx, kstreams.WithValue(r, n))
+}
+
+func (c *counter) Close() error { return nil }
+
+// viewer returns the user of the i-th view: some users view far more
+// pages than others.
+func viewer(i int) string { return fmt.Sprintf("user-%02d", i*37%101%users) }
+
+// openBucket opens the bucket named by s3URL, or a temporary directory.
+func openBucket(s3URL string) (bucket.Bucket, func(), error) {
+	if s3URL == "" {
+		dir, err := os.MkdirTemp("", "objectstate-bucket-")
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := bucket.Dir(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		fmt.Println("keeping the bucket in", dir)
+		return b, func() { os.RemoveAll(dir) }, nil
+	}
+	u, err := url.Parse(s3URL)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return nil, nil, fmt.Errorf("-s3 %q: want s3://bucket/prefix?endpoint=host:port", s3URL)
+	}
+	endpoint := u.Query().Get("endpoint")
+	if endpoint == "" {
+		endpoint = "s3.amazonaws.com"
+	}
+	client, err := minio.New(endpoint, &minio.Options{
+		Creds:  credentials.NewChainCredentials([]credentials.Provider{&credentials.EnvAWS{}, &credentials.EnvMinio{}, &credentials.IAM{}}),
+		Secure: u.Query().Get("insecure") != "true",
+		Region: u.Query().Get("region"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-s3: %w", err)
+	}
+	prefix := strings.TrimPrefix(u.Path, "/")
+	fmt.Printf("keeping the bucket in S3 bucket %s at %s, prefix %q\n", u.Host, endpoint, prefix)
+	// The run's objects go under a prefix of their own, so that runs do not
+	// see each other's state (the in-process cluster starts empty).
+	prefix += fmt.Sprintf("run-%d/", time.Now().UnixNano())
+	return s3.New(client, u.Host, s3.WithPrefix(prefix)), func() {}, nil
+}
+
+func run(brokerList, s3URL string, verbose bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.DiscardHandler)
+	if verbose {
+		logger = slog.Default()
+	}
+
+	var brokers []string
+	if brokerList == "" {
+		c, err := embedded.NewCluster(embedded.Topic(inputTopic, partitions), embedded.Topic(outputTopic, partitions))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		brokers = c.Brokers()
+		fmt.Println("started an in-process Kafka cluster")
+	} else {
+		brokers = strings.Split(brokerList, ",")
+		if err := createTopics(ctx, brokers); err != nil {
+			return err
+		}
+	}
+	b, cleanup, err := openBucket(s3URL)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(outputTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	startCtx, cancelStart := context.WithTimeout(ctx, 500*time.Millisecond)
+	cl.PollFetches(startCtx) // start consuming output from its current end
+	cancelStart()
+
+	topo, err := Topology(snapshot.Supplier(b, pebble.SnapshotLocal()))
+	if err != nil {
+		return err
+	}
+	counts := map[string]int64{}
+	for round := range 2 {
+		for i := range perRun {
+			v := round*perRun + i
+			cl.Produce(ctx, &kgo.Record{Topic: inputTopic, Key: []byte(viewer(v)), Value: fmt.Appendf(nil, "/page/%d", v%7)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("producing views: %w", err)
+		}
+		stateDir, err := os.MkdirTemp("", "objectstate-state-") // a new disk each run
+		if err != nil {
+			return err
+		}
+		err = runOnce(ctx, topo, brokers, stateDir, logger, cl, counts)
+		os.RemoveAll(stateDir)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", round+1, err)
+		}
+		fmt.Printf("run %d counted %d views with an empty state directory; the bucket holds:\n", round+1, perRun)
+		if err := printManifests(ctx, b); err != nil {
+			return err
+		}
+	}
+
+	top := make([]string, 0, len(counts))
+	for u := range counts {
+		top = append(top, u)
+	}
+	slices.SortFunc(top, func(a, b string) int {
+		if counts[a] != counts[b] {
+			return int(counts[b] - counts[a])
+		}
+		return strings.Compare(a, b)
+	})
+	fmt.Println("top users:")
+	for _, u := range top[:min(5, len(top))] {
+		fmt.Printf("%6d  %s\n", counts[u], u)
+	}
+	return nil
+}
+
+// printManifests prints the manifest of each store instance.
+func printManifests(ctx context.Context, b bucket.Bucket) error {
+	for p := range partitions {
+		name := fmt.Sprintf("%s/%s/0_%d/manifest", appID, storeName, p)
+		r, _, err := b.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+		var m snapshot.Manifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		var size int64
+		for _, f := range m.Files {
+			size += f.Size
+		}
+		fmt.Printf("  %s  owner epoch %d, changelog offset %d, %d files (%d bytes)\n", name, m.Epoch, m.Offset, len(m.Files), size)
+	}
+	return nil
+}
+
+// runOnce runs the application until it has emitted a count for each view
+// produced for this run, then stops it (committing, after uploading a
+// snapshot of each store).
+func runOnce(ctx context.Context, topo *kstreams.Topology, brokers []string, stateDir string, logger *slog.Logger, cl *kgo.Client, counts map[string]int64) error {
+	app, err := kstreams.NewApp(topo,
+		kstreams.WithBrokers(brokers...),
+		kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(time.Second),
+		kstreams.WithStateDir(stateDir),
+		kstreams.WithLogger(logger),
+	)
+	if err != nil {
+		return err
+	}
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	appErr := make(chan error, 1)
+	go func() { appErr <- app.Run(appCtx) }()
+	for seen := 0; seen < perRun; {
+		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pollCtx)
+		cancelPoll()
+		if err := ctx.Err(); err != nil {
+			stopApp()
+			return fmt.Errorf("saw %d of %d counts before timing out: %w", seen, perRun, errors.Join(err, <-appErr))
+		}
+		select {
+		case err := <-appErr:
+			return fmt.Errorf("the application stopped early: %w", err)
+		default:
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n, err := serde.Int64.Deserialize(r.Topic, r.Headers, r.Value)
+			if err == nil && n > counts[string(r.Key)] {
+				counts[string(r.Key)] = n
+			}
+			seen++
+		})
+	}
+	stopApp()
+	return <-appErr
+}
+
+func createTopics(ctx context.Context, brokers []string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, t := range []string{inputTopic, outputTopic} {
+		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, t)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
