@@ -205,6 +205,59 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 	return v, found, nil
 }
 
+// GetMany returns the values of keys (values[i] and found[i] for keys[i]),
+// reading every key that is neither buffered nor cached in one HMGET: one
+// round trip at most, however many keys. The runtime gives processors no
+// access to it yet (store.Backend has no batch read); tools and code
+// holding the Backend can use it.
+func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err error) {
+	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, nil, store.ErrClosed
+	}
+	var missing []int
+	var fields []string
+	for i, k := range keys {
+		if p, ok := b.lookupLocked(k); ok {
+			values[i], found[i] = p.value, !p.deleted
+			continue
+		}
+		if v, ok, hit := b.cache.get(k); hit {
+			values[i], found[i] = v, ok
+			continue
+		}
+		if !b.complete {
+			missing = append(missing, i)
+			fields = append(fields, string(k))
+		}
+	}
+	gen := b.gen
+	b.mu.Unlock()
+	if len(missing) == 0 {
+		return values, found, nil
+	}
+	res, err := b.client.HMGet(b.ctx, b.keys.data, fields...).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis store %s: reading %d keys: %w", b.name, len(fields), b.ctxErr(err))
+	}
+	if len(res) != len(missing) {
+		return nil, nil, fmt.Errorf("redis store %s: reading %d keys: %d values in the reply", b.name, len(fields), len(res))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for j, i := range missing {
+		if s, ok := res[j].(string); ok {
+			values[i], found[i] = []byte(s), true
+		}
+		if b.gen == gen && !b.closed && !b.cache.put(keys[i], values[i], found[i]) {
+			b.complete = false
+		}
+	}
+	return values, found, nil
+}
+
 // preload reads the whole store instance into the cache, if it fits and no
 // flush completes meanwhile (gen).
 func (b *Backend) preload(gen uint64) error {

@@ -714,3 +714,67 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("Open over another layout: %v", err)
 	}
 }
+
+// GetMany reads the keys neither buffered nor cached in one round trip,
+// and sees buffered writes and deletions.
+func TestGetMany(t *testing.T) {
+	c, rt := newClient(t, startRedis(t))
+	ctx := uniqueContext("many")
+	w, err := Open(c, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		mustSet(t, w, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b, err := Open(c, ctx, WithPreload(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mustSet(t, b, "k005", "buffered")
+	if err := b.Delete([]byte("k006")); err != nil {
+		t.Fatal(err)
+	}
+	var keys [][]byte
+	for i := range 120 {
+		keys = append(keys, []byte(fmt.Sprintf("k%03d", i*2))) // k000 ... k238: the last 20 missing
+	}
+	keys = append(keys, []byte("k005"), []byte("k006"), []byte("k004"))
+	before := rt.count()
+	values, found, err := b.GetMany(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.count() - before; n != 1 {
+		t.Fatalf("%d round trips for GetMany of %d keys; want 1", n, len(keys))
+	}
+	for i, k := range keys {
+		want, wantFound := "", false
+		var n int
+		fmt.Sscanf(string(k), "k%d", &n)
+		switch {
+		case string(k) == "k005":
+			want, wantFound = "buffered", true
+		case string(k) == "k006":
+		case n < 200:
+			want, wantFound = fmt.Sprint(n), true
+		}
+		if found[i] != wantFound || string(values[i]) != want {
+			t.Fatalf("GetMany: %s = %q, %v; want %q, %v", k, values[i], found[i], want, wantFound)
+		}
+	}
+	// All of them are cached now, found or not.
+	before = rt.count()
+	if _, _, err := b.GetMany(keys); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, b, "k238", "", false)
+	if n := rt.count() - before; n != 0 {
+		t.Fatalf("%d round trips reading cached keys again", n)
+	}
+}

@@ -232,3 +232,38 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetMany reads 100 present keys per GetMany with the cache off
+// (one HMGET): compare its keys/s with BenchmarkGet's misses.
+func BenchmarkGetMany(b *testing.B) {
+	const perCall = 100
+	for _, t := range benchTargets(b) {
+		if t.trips == nil {
+			continue
+		}
+		b.Run(t.name, func(b *testing.B) {
+			s := t.open(b, WithReadCache(0)).(*Backend)
+			defer s.Close()
+			value := make([]byte, benchValueSize)
+			for i := range benchKeys {
+				if err := s.Set(benchKey(nil, uint64(i)), value); err != nil {
+					b.Fatal(err)
+				}
+			}
+			flushAt(b, s, 0)
+			keys := make([][]byte, perCall)
+			before := t.trips()
+			b.ResetTimer()
+			for i := range b.N {
+				for j := range keys {
+					keys[j] = benchKey(keys[j], uint64((i*perCall+j)*7919%benchKeys))
+				}
+				if _, found, err := s.GetMany(keys); err != nil || !found[0] {
+					b.Fatalf("GetMany: %v, %v", found[0], err)
+				}
+			}
+			reportTrips(b, t, before)
+			b.ReportMetric(float64(b.N*perCall)/b.Elapsed().Seconds(), "keys/s")
+		})
+	}
+}
