@@ -364,19 +364,20 @@ func (b *Backend) write(fn func(*layer)) error {
 			return nil
 		}
 		b.mu.Unlock()
-		if err := b.flush(-1, true); err != nil {
+		if err := b.flush(offsetKept, true); err != nil {
 			return err
 		}
 	}
 }
 
-// offsetKept is FlushAt's offset argument for flushes that keep the stored
-// offset (Flush).
+// offsetKept is flush's offset argument for flushes that store no offset
+// of their own (Flush, early flushes).
 const offsetKept = -2
 
-// Flush writes the buffered writes to Redis in one atomic script, keeping
-// the stored changelog offset. It fails with store.ErrFenced if a newer
-// owner opened the store instance.
+// Flush writes the buffered writes to Redis in one atomic script. The data
+// is then newer than the stored changelog offset, if any: the same script
+// drops it (FlushAt stores one). It fails with store.ErrFenced if a newer
+// owner opened the store instance; with nothing buffered it does nothing.
 func (b *Backend) Flush() error { return b.flush(offsetKept, false) }
 
 // FlushAt writes the buffered writes and offset to Redis in one atomic
@@ -402,12 +403,14 @@ func (b *Backend) StoredOffset() (int64, bool, error) {
 	return b.offset, b.offset >= 0, nil
 }
 
-// flush writes the buffered writes and offset (-1: none; offsetKept: the
-// stored one) in one script. An early flush (the buffer is full, between
-// two commits) writes data of records not committed yet, which a crash or
-// an aborted transaction would have the changelog lack: it stores no offset
-// (-1), so that until the next FlushAt a new owner restores the instance
-// from the whole changelog rather than replay its tail over those writes.
+// flush writes the buffered writes and offset (-1: none) in one script.
+// Without an offset of its own (offsetKept) a flush that writes drops the
+// stored offset: an offset is only ever stored with the data it matches. An
+// early flush (the buffer is full, between two commits) for example writes
+// data of records not committed yet, which a crash or an aborted
+// transaction would leave the changelog without; with no offset stored, a
+// new owner restores the instance from the whole changelog rather than
+// replay its tail over those writes.
 func (b *Backend) flush(offset int64, early bool) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
@@ -424,6 +427,9 @@ func (b *Backend) flush(offset int64, early bool) error {
 	if l.isEmpty() && (offset == offsetKept || offset == b.offset) {
 		b.mu.Unlock()
 		return nil
+	}
+	if offset == offsetKept && !l.isEmpty() {
+		offset = -1
 	}
 	b.cur, b.flushing = newLayer(), l
 	b.mu.Unlock()

@@ -334,6 +334,20 @@ func TestEarlyFlushWhenFull(t *testing.T) {
 	if off, _ := c.HGet(context.Background(), b.keys.meta, "offset").Result(); off != "6" {
 		t.Fatalf("stored offset %q after FlushAt(6)", off)
 	}
+	// Flush without offset: an empty one keeps it, one that writes drops it.
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if off, ok, _ := b.StoredOffset(); !ok || off != 6 {
+		t.Fatalf("StoredOffset after an empty Flush = %d, %v; want 6", off, ok)
+	}
+	mustSet(t, b, "more", "v")
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.HExists(context.Background(), b.keys.meta, "offset").Result(); n {
+		t.Fatal("an offset is still stored after a Flush that wrote")
+	}
 	// The byte bound triggers early flushes too.
 	bb, err := Open(c, uniqueContext("early-bytes"), WithMaxBufferedBytes(10_000))
 	if err != nil {

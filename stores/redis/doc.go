@@ -48,9 +48,10 @@
 // offset with the data in the same script, and the runtime restores only
 // the changelog after it. It does not implement store.Persistent (no local
 // files). Close drops unflushed writes: the runtime flushes before every
-// commit, and the records after the last commit are processed again. A
-// write that finds the buffer full flushes it early and drops the stored
-// offset until the next FlushAt (see WithMaxBufferedWrites).
+// commit, and the records after the last commit are processed again. An
+// offset is only stored with the data it matches: Flush, and the early
+// flush of a write that finds the buffer full (see WithMaxBufferedWrites),
+// drop it until the next FlushAt.
 //
 // # Changelog
 //
