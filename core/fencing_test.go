@@ -412,6 +412,9 @@ func testNetworkPartition(t *testing.T, txn bool) {
 	ids := map[string]bool{}
 	stopFlow := make(chan struct{})
 	flowDone := make(chan struct{})
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopFlow) }); <-flowDone }
+	t.Cleanup(stop) // the flow ends before the test does, also when it fails
 	go func() {
 		defer close(flowDone)
 		for round := 0; ; round++ {
@@ -476,7 +479,13 @@ func testNetworkPartition(t *testing.T, txn bool) {
 	ofA, _ := wrote("A", 0)
 	// Heal as soon as B wrote for a partition of A's: A's records still
 	// buffered would land right after.
-	waitFor(t, 60*time.Second, "B to take a task of A's over and write for it", func() bool {
+	// With transactions B restores A's tasks only once the brokers
+	// aborted A's open transaction (after its timeout; ~30 s in chaos).
+	takeover := 60 * time.Second
+	if txn {
+		takeover = 150 * time.Second
+	}
+	waitFor(t, takeover, "B to take a task of A's over and write for it", func() bool {
 		written, _ := wrote("B", cut)
 		for p := range written {
 			if ofA[p] {
@@ -506,8 +515,7 @@ func testNetworkPartition(t *testing.T, txn bool) {
 		}
 		return a.app.Stats().Tasks > 0
 	})
-	close(stopFlow)
-	<-flowDone
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	waitFor(t, 60*time.Second, "every input in the output", func() bool { return outputsAll(t, results, ids) })

@@ -93,6 +93,9 @@ const (
 // flushStores flushes the durable stores of ts before its offsets are
 // committed. A store fenced by a newer owner fences ts (see storeFenced).
 func (r *Runtime) flushStores(ts *taskState, which int) error {
+	if ts.restoring.Load() {
+		return nil // its stores' changelog offsets are not known yet
+	}
 	for _, ds := range ts.durable {
 		if ds.cl == nil && which&unloggedStores == 0 || ds.cl != nil && which&loggedStores == 0 {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -189,6 +190,7 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 	}
 	var committed kadm.OffsetResponses
 	rewind := map[string]map[int32]kgo.EpochOffset{}
+	restoring := map[string]bool{} // "topic/partition" of rebuilt tasks whose restore resumes them
 	left := r.rebuilds[:0]
 	for _, old := range r.rebuilds {
 		select {
@@ -211,6 +213,11 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 			return fmt.Errorf("kstreams: rebuilding task %s: %w", id, err)
 		}
 		r.addTask(ts)
+		if ts.restoring.Load() {
+			for _, t := range old.sub.SourceTopics {
+				restoring[t+"/"+strconv.Itoa(int(id.Partition))] = true
+			}
+		}
 		for _, topic := range old.sub.SourceTopics {
 			at := int64(0) // nothing committed: from the start (reset if out of range)
 			if o, ok := committed.Lookup(topic, id.Partition); ok && o.Err == nil && o.At >= 0 {
@@ -242,7 +249,11 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 			}
 		}
 		r.cl.SetOffsets(rewind)
-		r.cl.ResumeFetchPartitions(rewind2parts(rewind))
+		resume := rewind2parts(rewind)
+		for t, ps := range resume {
+			resume[t] = slices.DeleteFunc(ps, func(p int32) bool { return restoring[t+"/"+strconv.Itoa(int(p))] })
+		}
+		r.cl.ResumeFetchPartitions(resume)
 		r.publishTasks()
 	}
 	return nil

@@ -75,6 +75,22 @@ type Options struct {
 // New opens the stores of sub for partition and instantiates its processors.
 // On error, whatever was opened is closed again.
 func New(sub *graph.Subtopology, partition int32, host Host, opts Options) (*Task, error) {
+	t, err := Open(sub, partition, host, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Init(); err != nil {
+		t.closeStores()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Open opens the stores of sub for partition, without instantiating its
+// processors: Init does, once the stores are ready (restored). Until then
+// the task must not process records or punctuate. On error, whatever was
+// opened is closed again.
+func Open(sub *graph.Subtopology, partition int32, host Host, opts Options) (*Task, error) {
 	t := &Task{
 		id:       graph.TaskID{Subtopology: sub.ID, Partition: partition},
 		sub:      sub,
@@ -89,13 +105,18 @@ func New(sub *graph.Subtopology, partition int32, host Host, opts Options) (*Tas
 		t.closeStores()
 		return nil, err
 	}
-	inst, err := sub.New(t)
+	return t, nil
+}
+
+// Init instantiates the task's processors (their Init methods run). On
+// error the task's stores stay open: Close closes them.
+func (t *Task) Init() error {
+	inst, err := t.sub.New(t)
 	if err != nil {
-		t.closeStores()
-		return nil, fmt.Errorf("task %s: initializing processors: %w", t.id, err)
+		return fmt.Errorf("task %s: initializing processors: %w", t.id, err)
 	}
 	t.inst = inst
-	return t, nil
+	return nil
 }
 
 func (t *Task) openStores() error {

@@ -1,0 +1,284 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Restoring stores from their changelogs.
+
+// RestoreProgress describes the restoration of one store of one task.
+type RestoreProgress struct {
+	Store     string
+	Task      string
+	Topic     string
+	Partition int32
+	Start     int64 // first changelog offset to restore
+	End       int64 // changelog end offset when restoration began
+	Restored  int64 // records applied so far
+	Elapsed   time.Duration
+	Done      bool
+}
+
+// restore replays the changelog partition into b, from p.Start (the
+// store's checkpoint, or -1 for none) up to the partition's current end, in
+// large batches, then flushes b.
+//
+// A checkpoint outside the changelog's current range cannot be trusted and
+// b is wiped first: past the end, the topic was deleted and recreated;
+// before the log start, records the store never saw are gone (deleted, or
+// aged out by retention) and with them tombstones, so deleted keys would
+// come back. Without a checkpoint, b is wiped too (see OpenStore). The
+// restore starts at the log start, not at 0, so it ends even when
+// retention or DeleteRecords emptied the partition.
+func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgress) (int64, error) {
+	if r.stopCtx != nil {
+		// Shutting down interrupts a restore.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer context.AfterFunc(r.stopCtx, cancel)()
+		defer cancel()
+	}
+	logStart, end, err := r.offsetRange(ctx, p.Topic, p.Partition)
+	if err == nil && r.txn != nil {
+		end, err = r.stableEnd(ctx, p, end)
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.End = end
+	if p.Start >= 0 && (p.Start > end || p.Start < logStart) {
+		r.log.Warn("store checkpoint outside its changelog's range; wiping the store and restoring it from the changelog",
+			"store", p.Store, "task", p.Task, "checkpoint", p.Start, "changelog", p.Topic, "partition", p.Partition,
+			"log_start", logStart, "log_end", end)
+		if err := b.DeleteRange(nil, nil); err != nil {
+			return 0, fmt.Errorf("wiping store %s (task %s): %w", p.Store, p.Task, err)
+		}
+		p.Start = -1
+	}
+	p.Start = max(p.Start, logStart)
+	started := time.Now()
+	r.reportRestore(p)
+	if p.Start == p.End {
+		p.Done = true
+		r.reportRestore(p)
+		return p.End, nil
+	}
+	cl, err := kgo.NewClient(append(r.baseOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.Topic: {p.Partition: kgo.NewOffset().At(p.Start)}}),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
+		// Transaction markers take offsets too: seeing them is how the
+		// restore reaches an end that is a marker.
+		kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(r.isolation()),
+	)...)
+	if err != nil {
+		return 0, fmt.Errorf("restore client for %s: %w", p.Topic, err)
+	}
+	defer cl.Close()
+	var batch store.Batch
+	next := p.Start
+	lastLog := started
+	for next < p.End {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		var ferr error
+		fs.EachError(func(t string, part int32, err error) { ferr = fmt.Errorf("fetching changelog %s/%d: %w", t, part, err) })
+		if ferr != nil {
+			return 0, ferr
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset >= p.End {
+				return
+			}
+			next = rec.Offset + 1
+			if rec.Attrs.IsControl() {
+				return
+			}
+			if rec.Value == nil {
+				batch.Delete(rec.Key)
+			} else {
+				batch.Set(rec.Key, rec.Value)
+			}
+		})
+		if batch.Len() >= 10000 || next >= p.End {
+			if err := b.Write(&batch); err != nil {
+				return 0, fmt.Errorf("applying changelog %s/%d to store %s: %w", p.Topic, p.Partition, p.Store, err)
+			}
+			p.Restored += int64(batch.Len())
+			batch.Reset()
+		}
+		if now := time.Now(); now.Sub(lastLog) >= 5*time.Second {
+			lastLog = now
+			p.Elapsed = now.Sub(started)
+			r.reportRestore(p)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		return 0, fmt.Errorf("flushing restored store %s: %w", p.Store, err)
+	}
+	p.Elapsed = time.Since(started)
+	p.Done = true
+	r.reportRestore(p)
+	return p.End, nil
+}
+
+func (r *Runtime) reportRestore(p RestoreProgress) {
+	if p.Done {
+		r.stats.restored.Add(p.Restored)
+	}
+	total := p.End - p.Start
+	pct := 100.0
+	if total > 0 {
+		pct = 100 * float64(p.Restored) / float64(total)
+	}
+	rate := 0.0
+	if p.Elapsed > 0 {
+		rate = float64(p.Restored) / p.Elapsed.Seconds()
+	}
+	switch {
+	case p.Done:
+		r.log.Info("store restored", "store", p.Store, "task", p.Task, "records", p.Restored,
+			"from_offset", p.Start, "to_offset", p.End, "elapsed", p.Elapsed.Round(time.Millisecond), "records_per_sec", int64(rate))
+	case p.Restored == 0:
+		r.log.Info("restoring store", "store", p.Store, "task", p.Task, "changelog", p.Topic, "partition", p.Partition,
+			"from_offset", p.Start, "to_offset", p.End)
+	default:
+		r.log.Info("restoring store", "store", p.Store, "task", p.Task, "percent", int(pct), "records_per_sec", int64(rate))
+	}
+	if r.cfg.OnRestore != nil {
+		r.cfg.OnRestore(p)
+	}
+}
+
+// offsetRange returns the log start and end offsets of topic/partition,
+// retried as endOffset.
+func (r *Runtime) offsetRange(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
+	if start, err = r.listOffset(ctx, topic, partition, r.adm.ListStartOffsets); err != nil {
+		return 0, 0, err
+	}
+	if end, err = r.endOffset(ctx, topic, partition); err != nil {
+		return 0, 0, err
+	}
+	return start, end, nil
+}
+
+// endOffset returns the end offset of topic/partition. A topic created
+// moments ago may be missing from the client's metadata: that is retried.
+func (r *Runtime) endOffset(ctx context.Context, topic string, partition int32) (int64, error) {
+	return r.listOffset(ctx, topic, partition, r.adm.ListEndOffsets)
+}
+
+// listOffset returns an offset of topic/partition listed by list, retrying
+// for up to two minutes: brokers restarting answer with errors for a while.
+func (r *Runtime) listOffset(ctx context.Context, topic string, partition int32,
+	list func(context.Context, ...string) (kadm.ListedOffsets, error)) (int64, error) {
+	var last error
+	for attempt := range 600 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		ends, err := list(ctx, topic)
+		if err != nil {
+			last = err
+			continue
+		}
+		if eo, ok := ends.Lookup(topic, partition); ok && eo.Err == nil {
+			return eo.Offset, nil
+		}
+		last = errors.New("partition not in the response")
+		ends.Each(func(eo kadm.ListedOffset) {
+			if eo.Err != nil {
+				last = eo.Err
+			}
+		})
+	}
+	return 0, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition, last)
+}
+
+// isolation is what restores and inputs read: with transactions, only what
+// they committed.
+func (r *Runtime) isolation() kgo.IsolationLevel {
+	if r.cfg.Transactions {
+		return kgo.ReadCommitted()
+	}
+	return kgo.ReadUncommitted()
+}
+
+// stableEnd returns where a restore of a transactional changelog ends: the
+// last stable offset once it reached hw, the end when the restore began.
+// A transaction still open below hw (a stale owner's, say) holds the last
+// stable offset back; records committed after it are part of the state, so
+// the restore waits for that transaction to end (commit, abort, or time
+// out: at most the transaction timeout).
+func (r *Runtime) stableEnd(ctx context.Context, p RestoreProgress, hw int64) (int64, error) {
+	for waited := false; ; waited = true {
+		lso, err := r.listOffset(ctx, p.Topic, p.Partition, r.adm.ListCommittedOffsets)
+		if err != nil || lso >= hw {
+			return lso, err
+		}
+		if !waited {
+			r.log.Info("a transaction is open in the changelog; waiting for it to end before restoring",
+				"store", p.Store, "task", p.Task, "changelog", p.Topic, "partition", p.Partition, "stable", lso, "end", hw)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// pendingRestore is a store of a task opened and not restored yet.
+type pendingRestore struct {
+	b  store.Backend // the backend, written directly (not through cb)
+	cb *changelogBackend
+	p  RestoreProgress
+}
+
+// restoreTask restores the stores of ts in the background, its partitions
+// paused, while the other tasks go on; then it initializes the task's
+// processors and resumes its partitions. A task given up meanwhile (its
+// context canceled) or a shutdown stops the restore; closing the task waits
+// for it (ts.running).
+func (r *Runtime) restoreTask(ts *taskState) {
+	defer ts.running.Add(-1)
+	id := ts.t.ID()
+	for _, pr := range ts.restores {
+		end, err := r.restore(ts.ctx, pr.b, pr.p)
+		if err != nil {
+			if ts.ctx.Err() != nil || r.stopCtx.Err() != nil {
+				return
+			}
+			r.setFatal(fmt.Errorf("kstreams: restoring store %s of task %s: %w", pr.p.Store, id, err))
+			r.log.Error("restoring a store failed", "task", id.String(), "store", pr.p.Store, "error", err)
+			return
+		}
+		pr.cb.next.Store(end)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tasks[id] != ts || ts.stopped.Load() {
+		return // given up meanwhile: its partitions are not ours to resume
+	}
+	if err := ts.t.Init(); err != nil {
+		r.setFatal(fmt.Errorf("kstreams: creating task %s: %w", id, err))
+		return
+	}
+	ts.restores = nil
+	ts.restoring.Store(false)
+	r.cl.ResumeFetchPartitions(partitionsOf(ts))
+	r.log.Info("task ready", "task", id.String())
+}
