@@ -254,17 +254,44 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 
 // Set implements store.Backend. The write is buffered until the next flush.
 func (b *Backend) Set(key, value []byte) error {
-	var batch store.Batch
-	batch.Set(key, value)
-	return b.Write(&batch)
+	return b.writePoint(key, func(l *layer) { l.set(key, value) })
 }
 
 // Delete implements store.Backend. The deletion is buffered until the next
 // flush.
 func (b *Backend) Delete(key []byte) error {
-	var batch store.Batch
-	batch.Delete(key)
-	return b.Write(&batch)
+	return b.writePoint(key, func(l *layer) { l.delete(key) })
+}
+
+// writePoint applies one point write to the newest layer.
+func (b *Backend) writePoint(key []byte, apply func(*layer)) error {
+	if err := b.checkKey(key); err != nil {
+		return err
+	}
+	if err := b.makeRoom(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	apply(b.layers[0])
+	return nil
+}
+
+// makeRoom flushes when the unflushed writes reached WithMaxBufferedBytes.
+func (b *Backend) makeRoom() error {
+	if b.cfg.maxBuffer <= 0 {
+		return nil
+	}
+	b.mu.RLock()
+	full := b.layers[0].bytes >= b.cfg.maxBuffer
+	b.mu.RUnlock()
+	if full {
+		return b.Flush()
+	}
+	return nil
 }
 
 // DeleteRange implements store.Backend. The deletion is buffered until the
@@ -286,15 +313,8 @@ func (b *Backend) Write(batch *store.Batch) error {
 			}
 		}
 	}
-	if b.cfg.maxBuffer > 0 {
-		b.mu.RLock()
-		full := b.layers[0].bytes >= b.cfg.maxBuffer
-		b.mu.RUnlock()
-		if full {
-			if err := b.Flush(); err != nil {
-				return err
-			}
-		}
+	if err := b.makeRoom(); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

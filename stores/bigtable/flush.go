@@ -168,14 +168,7 @@ func (b *Backend) write(f *flushState) ([]cleanupRow, error) {
 		written = make([]cleanupRow, 0, len(f.points)+len(f.rangeRows))
 		for _, p := range f.points {
 			row := b.rowKey(p.key)
-			v := make([]byte, 1+len(p.value))
-			if p.deleted {
-				v = []byte{tagDeleted}
-			} else {
-				v[0] = tagValue
-				copy(v[1:], p.value)
-			}
-			mut(row).Set(b.cfg.family, colData, ts, v)
+			mut(row).Set(b.cfg.family, colData, ts, p.tagged) // immutable: the layer is no longer written
 			written = append(written, cleanupRow{row: row, deleted: p.deleted})
 		}
 		for _, row := range f.rangeRows {

@@ -111,6 +111,7 @@ func lookupLayers(layers []*layer, key []byte) (value []byte, found, decided boo
 type pointWrite struct {
 	key, value []byte
 	deleted    bool
+	tagged     []byte // the tag byte and value, as a cell holds them
 }
 
 // snapshot returns the point writes of layers (newest first) in [lo, hi),
@@ -132,8 +133,11 @@ func snapshot(layers []*layer, lo, hi []byte) (points []pointWrite, ranges []key
 			next = append(next, p)
 		}
 		var mine []pointWrite
+		if lo == nil && hi == nil {
+			mine = make([]pointWrite, 0, l.points.Len())
+		}
 		for e := range l.points.Range(lo, hi) {
-			mine = append(mine, pointWrite{key: e.Key, value: e.Value[1:], deleted: e.Value[0] == tagDeleted})
+			mine = append(mine, pointWrite{key: e.Key, value: e.Value[1:], deleted: e.Value[0] == tagDeleted, tagged: e.Value})
 		}
 		points = mergePoints(next, mine)
 		for _, r := range l.ranges {

@@ -19,7 +19,8 @@ import (
 // emulator is an in-process Bigtable emulator with one table, and a client
 // whose calls are counted.
 type emulator struct {
-	srv    *bttest.Server
+	srv    *bttest.Server // nil when the emulator runs in another process
+	addr   string
 	client *bigtable.Client
 	admin  *bigtable.AdminClient
 	table  string
@@ -41,7 +42,7 @@ func startEmulatorRTT(tb testing.TB, rtt time.Duration) *emulator {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(srv.Close)
-	e := &emulator{srv: srv, table: testTable, rpcs: new(atomic.Int64), rtt: rtt}
+	e := &emulator{srv: srv, addr: srv.Addr, table: testTable, rpcs: new(atomic.Int64), rtt: rtt}
 	ctx := context.Background()
 	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, srv.Addr, nil, 0)))
 	if err != nil {
@@ -61,7 +62,7 @@ func (e *emulator) newClient(tb testing.TB) *bigtable.Client {
 	tb.Helper()
 	c, err := bigtable.NewClientWithConfig(context.Background(), "proj", "inst",
 		bigtable.ClientConfig{MetricsProvider: bigtable.NoopMetricsProvider{}},
-		option.WithGRPCConn(dial(tb, e.srv.Addr, e.rpcs, e.rtt)))
+		option.WithGRPCConn(dial(tb, e.addr, e.rpcs, e.rtt)))
 	if err != nil {
 		tb.Fatal(err)
 	}
