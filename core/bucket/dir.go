@@ -25,7 +25,8 @@ import (
 // process (every Dir of the same path shares one lock), not across
 // processes: two processes must not write one directory.
 //
-// The files hold a short header (the object's version) before the
+// The first Dir of a path in a process removes the temporary files of
+// writes a crashed process left. The files hold a short header (the object's version) before the
 // contents. Names are stored escaped, one file per object in path itself;
 // Dir refuses a name whose escaped form would exceed 240 bytes.
 func Dir(path string) (Bucket, error) {
@@ -40,10 +41,30 @@ func Dir(path string) (Bucket, error) {
 	defer dirLocksMu.Unlock()
 	mu := dirLocks[abs]
 	if mu == nil {
+		// The first Dir of path in this process: temporary files are
+		// leftovers of a process that crashed mid-Put.
+		if err := removeTemporaries(abs); err != nil {
+			return nil, fmt.Errorf("bucket directory %s: removing the temporary files of interrupted writes: %w", abs, err)
+		}
 		mu = new(sync.Mutex)
 		dirLocks[abs] = mu
 	}
 	return &dirBucket{root: abs, mu: mu}, nil
+}
+
+func removeTemporaries(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 var (

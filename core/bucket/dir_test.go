@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -114,5 +115,24 @@ func TestSuiteRejectsIgnoredConditions(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The temporary file of a write cut short by a crash is removed by the next
+// process's first Dir of the path, and never listed.
+func TestDirRemovesTemporaries(t *testing.T) {
+	path := t.TempDir()
+	if err := os.WriteFile(path+"/.tmp-123", []byte("half an object"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bucket.Dir(path) // the first Dir of path in this process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "/.tmp-123"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temporary file after Dir: %v; want it removed", err)
+	}
+	for info, err := range b.List(context.Background(), "") {
+		t.Fatalf("List of an empty bucket yielded %+v, %v", info, err)
 	}
 }
