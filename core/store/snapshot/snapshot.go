@@ -86,6 +86,7 @@ type config struct {
 	concurrency int
 	timeout     time.Duration
 	gcEvery     time.Duration
+	interval    time.Duration
 	check       bool
 	now         func() time.Time
 }
@@ -118,6 +119,17 @@ func WithTimeout(d time.Duration) Option {
 // files.
 func WithGarbageInterval(d time.Duration) Option {
 	return func(c *config) { c.gcEvery = max(d, 0) }
+}
+
+// WithSnapshotInterval makes FlushAt upload a snapshot at most every d (the
+// default, zero, uploads at every FlushAt, that is at every commit of the
+// task). In between, FlushAt returns at once and the stored offset stays
+// that of the last snapshot: for a store with a changelog that is safe, as
+// a restore replays the changelog from the stored offset, and it bounds the
+// requests a busy store makes (two PUTs or more per snapshot) whatever the
+// commit interval. Flush (stores without changelog) always uploads.
+func WithSnapshotInterval(d time.Duration) Option {
+	return func(c *config) { c.interval = max(d, 0) }
 }
 
 // WithoutConditionalCheck skips the check, made once per Supplier before
@@ -194,17 +206,18 @@ type Backend struct {
 	writes atomic.Int64
 	fenced atomic.Bool
 
-	mu         sync.Mutex // serializes flushes and Close
-	closed     bool
-	manifest   *Manifest           // the last one this owner read or wrote
-	version    string              // its version
-	flushedAt  int64               // writes counted when the manifest's checkpoint was taken
-	uploaded   map[string]int64    // SHA-256 → epoch of a file object this owner may reference
-	prevCP     string              // the previous checkpoint's directory, kept for the hash memo
-	memo       map[string]fileMemo // by relative name, for the files of prevCP
-	cpSeq      int
-	lastGC     time.Time
-	closedOnce sync.Once
+	mu           sync.Mutex // serializes flushes and Close
+	closed       bool
+	manifest     *Manifest           // the last one this owner read or wrote
+	version      string              // its version
+	flushedAt    int64               // writes counted when the manifest's checkpoint was taken
+	uploaded     map[string]int64    // SHA-256 → epoch of a file object this owner may reference
+	prevCP       string              // the previous checkpoint's directory, kept for the hash memo
+	memo         map[string]fileMemo // by relative name, for the files of prevCP
+	cpSeq        int
+	lastGC       time.Time
+	lastSnapshot time.Time // zero until this owner's first snapshot
+	closedOnce   sync.Once
 }
 
 type fileMemo struct {
@@ -595,6 +608,11 @@ func (s *Backend) FlushAt(offset int64) error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	if offset >= 0 && s.cfg.interval > 0 && !s.lastSnapshot.IsZero() && s.cfg.now().Sub(s.lastSnapshot) < s.cfg.interval {
+		// The changelog holds what the snapshot lacks; the runtime replays
+		// it from the stored offset.
+		return s.writable()
+	}
 	return s.snapshot(offset, offset == -1)
 }
 
@@ -627,6 +645,7 @@ func (s *Backend) snapshot(offset int64, keepFiles bool) error {
 		return err
 	}
 	s.flushedAt = writes
+	s.lastSnapshot = s.cfg.now()
 	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
 	s.pruneCache()
 	if s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {

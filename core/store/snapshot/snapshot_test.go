@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kstreams-go/kstreams/core/bucket"
 	"github.com/kstreams-go/kstreams/core/store"
@@ -434,5 +435,53 @@ func TestForgetUploadsNothing(t *testing.T) {
 	defer closeQuietly(t, c)
 	if off, ok, err := c.StoredOffset(); ok || err != nil {
 		t.Fatalf("StoredOffset after FlushAt(-1) = %d, %v, %v; want none", off, ok, err)
+	}
+}
+
+// With a snapshot interval, FlushAt uploads at most once per interval; in
+// between, the stored offset stays the last snapshot's. Flush always
+// uploads.
+func TestSnapshotInterval(t *testing.T) {
+	cb := &counting{Bucket: newDir(t)}
+	supply := snapshot.Supplier(cb, fileLocal, snapshot.WithSnapshotInterval(time.Hour))
+	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}
+	b := open(t, supply, bc)
+	defer closeQuietly(t, b)
+	manifests := cb.manifestPuts.Load()
+	set(t, b, "a", "1")
+	if err := b.FlushAt(1); err != nil {
+		t.Fatal(err)
+	}
+	set(t, b, "a", "2")
+	if err := b.FlushAt(2); err != nil {
+		t.Fatal(err)
+	}
+	if got := cb.manifestPuts.Load() - manifests; got != 1 {
+		t.Fatalf("%d manifest writes for two FlushAt within the interval; want 1", got)
+	}
+	if off, ok, _ := b.StoredOffset(); !ok || off != 1 {
+		t.Fatalf("StoredOffset = %d, %v; want 1 (the snapshot's)", off, ok)
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cb.manifestPuts.Load() - manifests; got != 2 {
+		t.Fatalf("Flush within the interval wrote %d manifests in all; want 2 (Flush always uploads)", got)
+	}
+	// A stale owner learns it is fenced at its next upload, and from then on
+	// every FlushAt fails, within the interval too.
+	other := bc
+	other.Dir = t.TempDir()
+	newer := open(t, supply, other)
+	defer closeQuietly(t, newer)
+	if got := contents(t, newer); got != "a=2" {
+		t.Fatalf("newer owner restored %q; want a=2 (the Flush's snapshot)", got)
+	}
+	set(t, b, "a", "stale")
+	if err := b.Flush(); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale owner's Flush: %v; want store.ErrFenced", err)
+	}
+	if err := b.FlushAt(9); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("fenced owner's FlushAt within the interval: %v; want store.ErrFenced", err)
 	}
 }
