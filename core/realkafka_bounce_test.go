@@ -348,3 +348,55 @@ func checkNoRegression(t *testing.T, changelog []*kgo.Record) {
 		last[string(r.Key)] = n
 	}
 }
+
+// TestRealKafkaLongBrokerOutage stops the (single) broker for two minutes
+// while an instance has records in flight, and restarts it: the instance
+// must survive the outage (produce retries, failed commits, no punctuator
+// timing out) and then catch up with nothing lost. A long test: it runs
+// with KSTREAMS_TEST_LONG=1 (tools/test.sh --soak sets it).
+func TestRealKafkaLongBrokerOutage(t *testing.T) {
+	if os.Getenv("KSTREAMS_TEST_LONG") == "" {
+		t.Skip("long test (a 2-minute broker outage): set KSTREAMS_TEST_LONG=1 (tools/test.sh --soak does)")
+	}
+	sh := kafkaScript(t)
+	dir := t.TempDir()
+	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")
+	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 4, in, out)
+	producer := newClient(t, brokers)
+	results := collect(t, brokers, out)
+	inputs := map[string]string{}
+	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
+		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(200*time.Millisecond),
+		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+	sendIDs(t, producer, in, 0, 2000, 20, inputs)
+	waitFor(t, 60*time.Second, "the first outputs", func() bool { return len(outputIDs(results.snapshot())) >= 100 })
+
+	kafkaSh(t, sh, dir, "stop-node", "1", "-9") // records of the app still in flight
+	time.Sleep(2 * time.Minute)
+	select {
+	case err := <-a.err:
+		a.err <- err
+		t.Fatalf("the app stopped during a 2-minute broker outage: %v", err)
+	default:
+	}
+	kafkaSh(t, sh, dir, "start-node", "1")
+	sendIDs(t, producer, in, 2000, 4000, 20, inputs)
+	waitFor(t, 3*time.Minute, "4000 outputs", func() bool {
+		select {
+		case err := <-a.err:
+			a.err <- err
+			t.Fatalf("the app stopped after the outage: %v", err)
+		default:
+		}
+		return len(outputIDs(results.snapshot())) >= 4000
+	})
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	dups := checkNoLoss(t, inputs, results.snapshot())
+	checkNoRegression(t, collectAll(t, brokers, appID+"-counts-changelog"))
+	t.Logf("4000 inputs, %d duplicates", dups)
+}

@@ -12,7 +12,8 @@
 #   --no-chaos   skip the chaos scenarios
 #   --no-bench   skip the quick run of the Kafka Streams comparison harness
 #   --no-fuzz    skip the fuzzing pass
-#   --soak       run the long chaos soak instead of the short scenarios (~30 min)
+#   --soak       run the long chaos soak instead of the short scenarios (~30 min),
+#                and the long real-broker tests (KSTREAMS_TEST_LONG=1)
 #
 # FUZZTIME (default 6s) is how long each fuzz target runs.
 #
@@ -32,7 +33,7 @@ for a in "$@"; do
     --no-chaos) chaos="" ;;
     --no-bench) bench=0 ;;
     --no-fuzz) fuzz=0 ;;
-    --soak) chaos=long ;;
+    --soak) chaos=long; export KSTREAMS_TEST_LONG=1 ;;
     *) gotest+=("$a") ;;
   esac
 done

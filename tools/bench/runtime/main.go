@@ -14,6 +14,11 @@
 // once per round; the median of the rounds is reported.
 //
 //	go run ./bench/runtime -records 1000000
+//
+// With -latency it measures instead, for count/kstreams and
+// count/kstreams-txn at a steady input rate, the end-to-end latency (input
+// timestamp to the output seen by a consumer, read_committed for the
+// transactional one) and the latency of commit requests.
 package main
 
 import (
@@ -52,6 +57,10 @@ var (
 
 func main() {
 	flag.Parse()
+	if *latency {
+		runLatency()
+		return
+	}
 	c, err := embedded.NewCluster(embedded.Topic("input", int32(*partitions)))
 	if err != nil {
 		log.Fatal(err)
@@ -288,9 +297,13 @@ func kstreamsCountTxn(ctx context.Context, brokers []string, out string) error {
 }
 
 func kstreamsCount(ctx context.Context, brokers []string, out string, opts ...kstreams.Option) error {
+	return kstreamsCountOn(ctx, brokers, "input", out, opts...)
+}
+
+func kstreamsCountOn(ctx context.Context, brokers []string, in, out string, opts ...kstreams.Option) error {
 	b := kstreams.NewBuilder()
 	kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.Int64, memory.Supplier()))
-	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
+	src := kstreams.Source(b, "in", []string{in}, serde.Bytes, serde.Bytes)
 	counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{} },
 		kstreams.WithStores("counts"))
 	kstreams.Sink(counted, "out", out, serde.Bytes, serde.Int64)
