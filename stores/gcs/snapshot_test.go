@@ -8,8 +8,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/snapshot"
 	"github.com/kstreams-go/kstreams/core/store/storetest"
-	"github.com/kstreams-go/kstreams/stores/pebble"
 	"github.com/kstreams-go/kstreams/stores/gcs"
+	"github.com/kstreams-go/kstreams/stores/pebble"
 )
 
 // Pebble stores kept in GCS (fake-gcs-server): the durable-store contract, owner
