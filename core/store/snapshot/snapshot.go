@@ -644,8 +644,11 @@ func (s *Backend) snapshot(offset int64, keepFiles bool) error {
 	if err := s.writeManifest(ctx, &next); err != nil {
 		return err
 	}
-	s.flushedAt = writes
-	s.lastSnapshot = s.cfg.now()
+	if !keepFiles {
+		// (FlushAt(-1) uploaded nothing: its writes are not in the bucket.)
+		s.flushedAt = writes
+		s.lastSnapshot = s.cfg.now()
+	}
 	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
 	s.pruneCache()
 	if s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {

@@ -430,11 +430,22 @@ func TestForgetUploadsNothing(t *testing.T) {
 	if cb.filePuts.Load() != puts {
 		t.Fatal("FlushAt(-1) uploaded files")
 	}
+	// The writes before FlushAt(-1) are not in the bucket: a Flush
+	// uploads them.
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if cb.filePuts.Load() == puts {
+		t.Fatal("Flush after FlushAt(-1) uploaded nothing, though k2 was never uploaded")
+	}
 	b.Close()
 	c := open(t, supply, bc)
 	defer closeQuietly(t, c)
 	if off, ok, err := c.StoredOffset(); ok || err != nil {
 		t.Fatalf("StoredOffset after FlushAt(-1) = %d, %v, %v; want none", off, ok, err)
+	}
+	if got := contents(t, c); got != "k=v k2=v2" {
+		t.Fatalf("restored %q; want k=v k2=v2", got)
 	}
 }
 
