@@ -171,3 +171,54 @@ func abbrev(b []byte) string {
 	}
 	return string(b)
 }
+
+// getCounter counts downloads of file objects.
+type getCounter struct {
+	bucket.Bucket
+	fileGets atomic.Int64
+}
+
+func (c *getCounter) Get(ctx context.Context, name string) (io.ReadCloser, bucket.Info, error) {
+	if strings.Contains(name, "/files/") {
+		c.fileGets.Add(1)
+	}
+	return c.Bucket.Get(ctx, name)
+}
+
+// Restarts on the same disk restore from the local file cache (hard links
+// shared with the working copy) and download nothing; the working copy's
+// compactions never change what the cache holds.
+func TestSnapshotRestartSameDisk(t *testing.T) {
+	gc := &getCounter{Bucket: dirBucket(t)}
+	supply := snapshotSupplier(t, gc)
+	bc := store.BackendContext{App: "app", Store: "s", Task: "0_0", Dir: t.TempDir()}
+	for round := range 4 {
+		raw, err := supply(bc)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		b := raw.(*snapshot.Backend)
+		for i := range 500 * round {
+			want := fmt.Sprint(i, "@", round-1)
+			if v, ok, err := b.Get(fmt.Appendf(nil, "k%05d", i)); err != nil || !ok || string(v) != want {
+				t.Fatalf("round %d: k%05d = %q, %v, %v; want %q", round, i, v, ok, err, want)
+			}
+		}
+		var batch store.Batch
+		for i := range 500 * (round + 1) {
+			batch.Set(fmt.Appendf(nil, "k%05d", i), fmt.Append(nil, i, "@", round))
+		}
+		if err := b.Write(&batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.FlushAt(int64(round)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := gc.fileGets.Load(); got != 0 {
+		t.Fatalf("restarts on the same disk downloaded %d files; want 0", got)
+	}
+}
