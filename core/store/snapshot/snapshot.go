@@ -128,6 +128,11 @@ func WithGarbageInterval(d time.Duration) Option {
 // a restore replays the changelog from the stored offset, and it bounds the
 // requests a busy store makes (two PUTs or more per snapshot) whatever the
 // commit interval. Flush (stores without changelog) always uploads.
+//
+// This relaxes store.OffsetKeeper's contract on purpose: a FlushAt within
+// the interval stores nothing, so StoredOffset lags behind it. The runtime
+// reads StoredOffset only when a store opens, and calls FlushAt only for
+// stores with a changelog, so it restores the same state either way.
 func WithSnapshotInterval(d time.Duration) Option {
 	return func(c *config) { c.interval = max(d, 0) }
 }
