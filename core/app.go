@@ -76,7 +76,7 @@ func WithStateDir(dir string) Option {
 // outputs of the tasks 4 s to be acknowledged, the commit 4 s, processors
 // still running 2 s to return. It fits Kubernetes' default termination grace
 // period of 30 s.
-const ShutdownBudget = runtime.ShutdownBudget
+const ShutdownBudget = 25 * time.Second
 
 // WithStateCleanupDelay sets how long the state directory of a task this
 // instance no longer owns is kept before it is deleted (default 10 minutes,
@@ -339,12 +339,36 @@ func WithProductionErrors(p ErrorPolicy) Option {
 
 // RestoreProgress reports the restoration of one store of one task from its
 // changelog: at the start, every few seconds, and when done.
-type RestoreProgress = runtime.RestoreProgress
+type RestoreProgress struct {
+	Store     string        // the store's name
+	Task      string        // the task, as TaskID.String: "<sub-topology>_<partition>"
+	Topic     string        // the changelog topic
+	Partition int32         // the changelog partition
+	Start     int64         // first changelog offset to restore
+	End       int64         // changelog end offset when restoration began
+	Restored  int64         // records applied so far
+	Elapsed   time.Duration // since restoration began
+	Done      bool          // restoration is complete
+}
+
+func restoreProgress(p runtime.RestoreProgress) RestoreProgress {
+	return RestoreProgress{
+		Store: p.Store, Task: p.Task, Topic: p.Topic, Partition: p.Partition,
+		Start: p.Start, End: p.End, Restored: p.Restored, Elapsed: p.Elapsed, Done: p.Done,
+	}
+}
 
 // WithRestoreListener calls fn with restoration progress, for example to
 // export metrics. fn must return quickly.
 func WithRestoreListener(fn func(RestoreProgress)) Option {
-	return func(a *App) error { a.cfg.OnRestore = fn; return nil }
+	return func(a *App) error {
+		if fn == nil {
+			a.cfg.OnRestore = nil
+			return nil
+		}
+		a.cfg.OnRestore = func(p runtime.RestoreProgress) { fn(restoreProgress(p)) }
+		return nil
+	}
 }
 
 // NewApp returns an App that runs t with the given options.
@@ -398,8 +422,27 @@ func (a *App) Run(ctx context.Context) error {
 	return a.rt.Run(ctx)
 }
 
-// AppStats are an App's counters.
-type AppStats = runtime.Stats
+// AppStats are an App's counters, since NewApp.
+type AppStats struct {
+	Processed        int64 // input records handled: processed, skipped or dead-lettered (or dispatched, in the concurrent modes)
+	Skipped          int64 // records skipped by a policy
+	DeadLettered     int64 // records written to a dead-letter topic
+	Commits          int64 // offset commits
+	Restored         int64 // changelog records applied by restoration
+	SkippedCompleted int64 // records not processed again because the commit metadata listed them as complete
+	MetadataDropped  int64 // commits whose completed-offsets metadata exceeded the limit (those records will be replayed)
+	Inline           int64 // records of the concurrent modes processed in offset-order segments because their work is cheap
+	InlineStalls     int64 // segments taken back from a stalled record and handed to the workers
+	Tasks            int   // tasks currently owned
+}
+
+func appStats(s runtime.Stats) AppStats {
+	return AppStats{
+		Processed: s.Processed, Skipped: s.Skipped, DeadLettered: s.DeadLettered, Commits: s.Commits,
+		Restored: s.Restored, SkippedCompleted: s.SkippedCompleted, MetadataDropped: s.MetadataDropped,
+		Inline: s.Inline, InlineStalls: s.InlineStalls, Tasks: s.Tasks,
+	}
+}
 
 // Stats returns the App's counters.
-func (a *App) Stats() AppStats { return a.rt.Stats() }
+func (a *App) Stats() AppStats { return appStats(a.rt.Stats()) }

@@ -2,6 +2,7 @@ package kstreams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,13 +24,23 @@ type BatchProcessor[KIn, VIn, KOut, VOut any] interface {
 
 // WithBatching bounds the batches of a batch processor: at most maxSize
 // records (default 500), and a batch smaller than that waits up to linger
-// for more records (default 0: take what is there).
+// for more records (default 0: take what is there). It applies only to
+// batch processors (ProcessBatch): given to another processor, it is a
+// Build error.
 func WithBatching(maxSize int, linger time.Duration) ProcessOption {
-	return func(n *graph.Node) {
-		if n.Batch != nil {
-			n.Batch.MaxSize, n.Batch.Linger = maxSize, linger
+	return processOption("WithBatching", func(n *graph.Node) error {
+		if n.Batch == nil {
+			return errors.New("applies only to batch processors (ProcessBatch)")
 		}
-	}
+		if maxSize <= 0 {
+			return fmt.Errorf("batch size must be positive, got %d", maxSize)
+		}
+		if linger < 0 {
+			return fmt.Errorf("linger must not be negative, got %v", linger)
+		}
+		n.Batch.MaxSize, n.Batch.Linger = maxSize, linger
+		return nil
+	})
 }
 
 // ProcessBatch adds a batch processor node reading source's records.
@@ -51,12 +62,7 @@ func ProcessBatch[KIn, VIn, KOut, VOut any](source Node[KIn, VIn], name string, 
 		return Node[KOut, VOut]{b: b}
 	}
 	d.Batch = &graph.BatchConfig{MaxSize: 500}
-	for _, o := range opts {
-		o(&d.Node)
-	}
-	if d.Batch.MaxSize <= 0 {
-		b.errorf("batch processor %q: batch size must be positive", name)
-	}
+	b.applyOptions(d, opts)
 	d.instantiate = func(in *instance) (any, error) {
 		p := newProcessor()
 		if p == nil {

@@ -2,6 +2,7 @@ package kstreams
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -35,20 +36,38 @@ import (
 // on one goroutine per task instead of one by one on the workers (see
 // WithInlineWork): the guarantees above are the same, and a processor must
 // not count on two records of different keys running at once.
-type Order = graph.Order
+type Order uint8
 
 // Ordering modes.
 const (
-	PartitionOrder = graph.OrderPartition
-	KeyOrder       = graph.OrderKey
-	Unordered      = graph.OrderUnordered
+	PartitionOrder Order = iota + 1 // one record at a time per partition, in offset order (the default)
+	KeyOrder                        // records with equal keys in offset order, other keys concurrently
+	Unordered                       // any record concurrently with any other
 )
+
+func (o Order) String() string {
+	switch o {
+	case PartitionOrder:
+		return "partition"
+	case KeyOrder:
+		return "key"
+	case Unordered:
+		return "unordered"
+	}
+	return fmt.Sprintf("Order(%d)", uint8(o))
+}
 
 // WithOrdering sets the ordering mode of the processor's sub-topology (see
 // Order). Processors of one sub-topology that ask for different modes are a
-// Build error.
+// Build error, and so is a mode other than the three above.
 func WithOrdering(o Order) ProcessOption {
-	return func(n *graph.Node) { n.Order = o }
+	return processOption("WithOrdering", func(n *graph.Node) error {
+		if o != PartitionOrder && o != KeyOrder && o != Unordered {
+			return fmt.Errorf("unknown ordering mode %d (use PartitionOrder, KeyOrder or Unordered)", uint8(o))
+		}
+		n.Order = graph.Order(o)
+		return nil
+	})
 }
 
 // Retry configures retries of a processor's Process (or ProcessBatch) that
@@ -67,9 +86,10 @@ type Retry struct {
 
 // WithRetry retries the processor's failures as r says.
 func WithRetry(r Retry) ProcessOption {
-	return func(n *graph.Node) {
+	return processOption("WithRetry", func(n *graph.Node) error {
 		n.Retry = &graph.Retry{Attempts: r.Attempts, Backoff: r.Backoff, MaxBackoff: r.MaxBackoff}
-	}
+		return nil
+	})
 }
 
 // retrying calls fn until it succeeds, the attempts run out, or ctx ends.

@@ -8,15 +8,43 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 )
 
-// ProcessOption configures a processor node.
-type ProcessOption func(*graph.Node)
+// ProcessOption configures a processor node: pass it to Process, Func or
+// ProcessBatch. Make one with WithStores, WithOrdering, WithRetry or
+// WithBatching. An option that does not apply to the node it is given to
+// (WithBatching for a processor that is not a batch processor, say) is a
+// Build error naming the node and the option.
+type ProcessOption struct {
+	name  string // the function that made it, for errors
+	apply func(*graph.Node) error
+}
+
+func processOption(name string, apply func(*graph.Node) error) ProcessOption {
+	return ProcessOption{name: name, apply: apply}
+}
+
+// applyOptions applies opts to processor node d, recording for Build the
+// options that do not apply.
+func (b *Builder) applyOptions(d *nodeDef, opts []ProcessOption) {
+	for _, o := range opts {
+		if o.apply == nil {
+			b.errorf("processor %q: a zero ProcessOption (make options with WithStores, WithOrdering, WithRetry or WithBatching)", d.Name)
+			continue
+		}
+		if err := o.apply(&d.Node); err != nil {
+			b.errorf("processor %q: %s: %v", d.Name, o.name, err)
+		}
+	}
+}
 
 // WithStores attaches the named stores to the processor; it may then get
 // them from its ProcessorContext (see GetStore). Processors sharing a store
 // belong to the same sub-topology, so their source topics must be
 // co-partitioned.
 func WithStores(names ...string) ProcessOption {
-	return func(n *graph.Node) { n.Stores = append(n.Stores, names...) }
+	return processOption("WithStores", func(n *graph.Node) error {
+		n.Stores = append(n.Stores, names...)
+		return nil
+	})
 }
 
 // Process adds a processor node reading parent's output. newProcessor is
@@ -55,9 +83,7 @@ func processMany[KIn, VIn, KOut, VOut any](name string, parents []Node[KIn, VIn]
 	if d == nil {
 		return Node[KOut, VOut]{b: b}
 	}
-	for _, o := range opts {
-		o(&d.Node)
-	}
+	b.applyOptions(d, opts)
 	d.instantiate = func(in *instance) (any, error) {
 		p := newProcessor()
 		if p == nil {

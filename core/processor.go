@@ -55,23 +55,39 @@ type ProcessorContext[K, V any] interface {
 type Punctuator func(ctx context.Context, at time.Time) error
 
 // Cancel stops a scheduled punctuator.
-type Cancel = graph.Cancel
+type Cancel func()
 
 // PunctuationType selects the clock of a punctuator.
-type PunctuationType = graph.PunctuationType
+type PunctuationType uint8
 
 // Punctuation clocks.
 const (
 	// StreamTime punctuators advance with the timestamps of the task's
 	// records; they do not fire while no records arrive.
-	StreamTime = graph.StreamTime
+	StreamTime PunctuationType = iota + 1
 	// WallClockTime punctuators advance with the system clock (the test
 	// driver's clock in tests).
-	WallClockTime = graph.WallClockTime
+	WallClockTime
 )
 
-// TaskID identifies a task: a sub-topology and a partition.
-type TaskID = graph.TaskID
+func (p PunctuationType) String() string {
+	switch p {
+	case StreamTime:
+		return "stream time"
+	case WallClockTime:
+		return "wall-clock time"
+	}
+	return fmt.Sprintf("PunctuationType(%d)", uint8(p))
+}
+
+// TaskID identifies a task: a sub-topology and a partition. Its String is
+// "<sub-topology>_<partition>", as in state directory names.
+type TaskID struct {
+	Subtopology int
+	Partition   int32
+}
+
+func (id TaskID) String() string { return fmt.Sprintf("%d_%d", id.Subtopology, id.Partition) }
 
 // GetStore returns the store named name as type S, for example
 // store.KeyValueStore[string, int64]. It fails if no such store is attached
@@ -126,15 +142,15 @@ func (c *procContext[K, V]) ForwardTo(ctx context.Context, child string, r Recor
 }
 
 func (c *procContext[K, V]) Schedule(kind PunctuationType, interval time.Duration, fn Punctuator) (Cancel, error) {
-	cancel, err := c.env.Schedule(kind, interval, fn)
+	cancel, err := c.env.Schedule(graph.PunctuationType(kind), interval, fn)
 	if err != nil {
 		return nil, fmt.Errorf("processor %s: %w", c.node, err)
 	}
-	return cancel, nil
+	return Cancel(cancel), nil
 }
 
 func (c *procContext[K, V]) StreamTime() time.Time { return c.env.StreamTime() }
-func (c *procContext[K, V]) TaskID() TaskID        { return c.env.TaskID() }
+func (c *procContext[K, V]) TaskID() TaskID        { return TaskID(c.env.TaskID()) }
 func (c *procContext[K, V]) Node() string          { return c.node }
 func (c *procContext[K, V]) Logger() *slog.Logger  { return c.env.Logger().With("node", c.node) }
 

@@ -214,7 +214,7 @@ func (d *Driver) Close() error {
 func (d *Driver) Tasks() []kstreams.TaskID {
 	ids := make([]kstreams.TaskID, len(d.taskList))
 	for i, t := range d.taskList {
-		ids[i] = t.ID()
+		ids[i] = kstreams.TaskID(t.ID())
 	}
 	return ids
 }

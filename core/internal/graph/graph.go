@@ -235,6 +235,17 @@ func (e *RecordError) Error() string {
 
 func (e *RecordError) Unwrap() error { return e.Err }
 
+// AsPublicRecordError is set by package kstreams at init: it converts e to
+// the public *kstreams.RecordError when target points to one, so that
+// errors.As finds the public type in any error that wraps e.
+var AsPublicRecordError func(e *RecordError, target any) bool
+
+// As lets errors.As convert e to the public RecordError (see
+// AsPublicRecordError).
+func (e *RecordError) As(target any) bool {
+	return AsPublicRecordError != nil && AsPublicRecordError(e, target)
+}
+
 // NewRecordError describes err as a failure processing r.
 func NewRecordError(r *kgo.Record, err error) *RecordError {
 	re := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: StageProcess, Err: err}
