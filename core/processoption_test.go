@@ -16,8 +16,11 @@ type forwardBatch struct {
 	pc kstreams.ProcessorContext[string, string]
 }
 
-func (p *forwardBatch) Init(pc kstreams.ProcessorContext[string, string]) error { p.pc = pc; return nil }
-func (p *forwardBatch) Close() error                                            { return nil }
+func (p *forwardBatch) Init(pc kstreams.ProcessorContext[string, string]) error {
+	p.pc = pc
+	return nil
+}
+func (p *forwardBatch) Close() error { return nil }
 func (p *forwardBatch) ProcessBatch(ctx context.Context, rs []kstreams.Record[string, string]) error {
 	for _, r := range rs {
 		if err := p.pc.Forward(ctx, r); err != nil {
@@ -27,7 +30,9 @@ func (p *forwardBatch) ProcessBatch(ctx context.Context, rs []kstreams.Record[st
 	return nil
 }
 
-func newForwardBatch() kstreams.BatchProcessor[string, string, string, string] { return &forwardBatch{} }
+func newForwardBatch() kstreams.BatchProcessor[string, string, string, string] {
+	return &forwardBatch{}
+}
 
 func pass(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
 	return pc.Forward(ctx, r)
