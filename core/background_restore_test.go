@@ -48,7 +48,7 @@ func newRestoreFixture(t *testing.T) *restoreFixture {
 	createTopics(t, f.brokers, 2, changelog)
 	var recs []*kgo.Record
 	for i := int64(1); i <= 5; i++ {
-		v, _ := serde.Int64.Serialize(nil, changelog, nil, i)
+		v, _ := serde.StoreForm(serde.Int64).Serialize(nil, changelog, nil, i)
 		recs = append(recs, &kgo.Record{Topic: changelog, Partition: 0, Key: []byte("a"), Value: v})
 	}
 	produce(t, newClient(t, f.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)

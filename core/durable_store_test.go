@@ -204,7 +204,7 @@ func countsOf(t *testing.T, data map[string]string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	for k, v := range data {
-		n, err := serde.Int64.Deserialize("counts", nil, []byte(v))
+		n, err := serde.StoreForm(serde.Int64).Deserialize("counts", nil, []byte(v))
 		if err != nil {
 			t.Fatalf("count of %q: %v", k, err)
 		}

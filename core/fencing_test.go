@@ -315,7 +315,7 @@ func checkFencedOutputs(t *testing.T, outs []fencedOutput, moved map[int32]bool)
 func lastCounts(recs []*kgo.Record) map[string]int64 {
 	last := map[string]int64{}
 	for _, r := range recs {
-		n, err := serde.Int64.Deserialize("", nil, r.Value)
+		n, err := serde.StoreForm(serde.Int64).Deserialize("", nil, r.Value)
 		if err == nil && r.Value != nil {
 			last[string(r.Key)] = n
 		}
@@ -362,7 +362,7 @@ func checkCounts(t *testing.T, inputs map[string]int, outs []fencedOutput, chang
 	}
 	lastLog := map[string]int64{}
 	for _, r := range changelog {
-		n, err := serde.Int64.Deserialize("", nil, r.Value)
+		n, err := serde.StoreForm(serde.Int64).Deserialize("", nil, r.Value)
 		if err != nil || r.Value == nil {
 			continue
 		}

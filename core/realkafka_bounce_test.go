@@ -338,7 +338,7 @@ func checkNoRegression(t *testing.T, changelog []*kgo.Record) {
 		if r.Value == nil {
 			continue
 		}
-		n, err := serde.Int64.Deserialize("", nil, r.Value)
+		n, err := serde.StoreForm(serde.Int64).Deserialize("", nil, r.Value)
 		if err != nil {
 			t.Fatalf("changelog %d/%d: %v", r.Partition, r.Offset, err)
 		}

@@ -36,7 +36,7 @@ func changelogWith(t *testing.T, brokers []string, appID string, counts map[stri
 	var recs []*kgo.Record
 	for key, n := range counts {
 		for i := 1; i <= n; i++ {
-			v, _ := serde.Int64.Serialize(nil, topic, nil, int64(i))
+			v, _ := serde.StoreForm(serde.Int64).Serialize(nil, topic, nil, int64(i))
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: v})
 		}
 	}
@@ -123,7 +123,7 @@ func writeStore(t *testing.T, dir string, counts map[string]int64, checkpoint in
 	}
 	data := map[string][]byte{}
 	for k, n := range counts {
-		data[k], _ = serde.Int64.Serialize(nil, "", nil, n)
+		data[k], _ = serde.StoreForm(serde.Int64).Serialize(nil, "", nil, n)
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
@@ -172,7 +172,7 @@ func TestCheckpointBeforeLogStartRestoresFromScratch(t *testing.T) {
 	topic := changelogWith(t, brokers, appID, map[string]int{"x": 5}) // offsets 0-4
 	// The tombstone of "gone" (5), one more count of x (6), and the log
 	// start moves past the tombstone.
-	six, _ := serde.Int64.Serialize(nil, topic, nil, 6)
+	six, _ := serde.StoreForm(serde.Int64).Serialize(nil, topic, nil, 6)
 	produce(t, newClient(t, brokers), &kgo.Record{Topic: topic, Key: []byte("gone")}, &kgo.Record{Topic: topic, Key: []byte("x"), Value: six})
 	deleteRecordsBefore(t, brokers, topic, 6)
 	stateDir := t.TempDir()
@@ -211,7 +211,7 @@ func TestCheckpointCoversOnlyWritesInTheStore(t *testing.T) {
 	// Another writer appends to the changelog; then a record that writes
 	// nothing (skipped) moves the committed offset, so the task commits and
 	// checkpoints again without a write of its own.
-	v, _ := serde.Int64.Serialize(nil, topic, nil, 100)
+	v, _ := serde.StoreForm(serde.Int64).Serialize(nil, topic, nil, 100)
 	produce(t, newClient(t, brokers), &kgo.Record{Topic: topic, Key: []byte("x"), Value: v})
 	produce(t, newClient(t, brokers), &kgo.Record{Topic: in, Key: []byte("p"), Value: []byte("poison")})
 	waitFor(t, 30*time.Second, "the skipped record to be committed", func() bool {

@@ -7,31 +7,36 @@ import (
 	"time"
 )
 
-// Built-in serdes. Integers, floats, bools and times use order-preserving
-// big-endian encodings: comparing encodings byte-wise gives the same result as
-// comparing the values. Note that the signed integer encodings therefore differ
-// from Java's IntegerSerializer/LongSerializer for negative numbers (the sign
-// bit is flipped); use JavaInt32/JavaInt64 to exchange such numbers with Java
-// applications.
+// Built-in serdes. On topics, the fixed-width numbers are Kafka's wire
+// format: what Java's ShortSerializer, IntegerSerializer, LongSerializer,
+// FloatSerializer and DoubleSerializer write (big-endian two's complement,
+// IEEE 754 big-endian). In stores, the numeric, Time and Duration serdes are
+// encoded in their order-preserving form (see StoreForm and the Ordered*
+// serdes).
 var (
 	// Bytes passes byte slices through unchanged. A nil slice encodes as a
 	// Kafka null. Deserialize returns data itself, without copying.
 	Bytes Serde[[]byte] = bytesSerde{}
 	// String encodes a string as its UTF-8 bytes (no validation, no length).
 	String Serde[string] = stringSerde{}
-	// Bool encodes false as 0x00 and true as 0x01.
+	// Bool encodes false as 0x00 and true as 0x01, as Java's
+	// BooleanSerializer.
 	Bool Serde[bool] = boolSerde{}
 
-	// Int8 is the order-preserving 1-byte encoding of int8.
-	Int8 Serde[int8] = signed[int8]{size: 1}
-	// Int16 is the order-preserving 2-byte encoding of int16.
-	Int16 Serde[int16] = signed[int16]{size: 2}
-	// Int32 is the order-preserving 4-byte encoding of int32.
-	Int32 Serde[int32] = signed[int32]{size: 4}
-	// Int64 is the order-preserving 8-byte encoding of int64.
-	Int64 Serde[int64] = signed[int64]{size: 8}
-	// Int is the order-preserving 8-byte encoding of int.
-	Int Serde[int] = signed[int]{size: 8}
+	// Int8 encodes an int8 as one byte, two's complement.
+	Int8 Serde[int8] = kafkaInt[int8]{twosInt[int8]{size: 1}}
+	// Int16 encodes an int16 as 2 bytes, big-endian two's complement, as
+	// Java's ShortSerializer.
+	Int16 Serde[int16] = kafkaInt[int16]{twosInt[int16]{size: 2}}
+	// Int32 encodes an int32 as 4 bytes, big-endian two's complement, as
+	// Java's IntegerSerializer.
+	Int32 Serde[int32] = kafkaInt[int32]{twosInt[int32]{size: 4}}
+	// Int64 encodes an int64 as 8 bytes, big-endian two's complement, as
+	// Java's LongSerializer.
+	Int64 Serde[int64] = kafkaInt[int64]{twosInt[int64]{size: 8}}
+	// Int encodes an int as 8 bytes, big-endian two's complement, as Java's
+	// LongSerializer.
+	Int Serde[int] = kafkaInt[int]{twosInt[int]{size: 8}}
 
 	// Uint8 is the 1-byte encoding of uint8.
 	Uint8 Serde[uint8] = unsigned[uint8]{size: 1}
@@ -42,26 +47,81 @@ var (
 	// Uint64 is the big-endian 8-byte encoding of uint64.
 	Uint64 Serde[uint64] = unsigned[uint64]{size: 8}
 
-	// Float32 is the order-preserving 4-byte encoding of float32 (NaNs sort
-	// after +Inf or before -Inf depending on their sign bit).
-	Float32 Serde[float32] = float32Serde{}
-	// Float64 is the order-preserving 8-byte encoding of float64.
-	Float64 Serde[float64] = float64Serde{}
+	// Float32 encodes a float32 as its 4 IEEE 754 bits, big-endian, as
+	// Java's FloatSerializer.
+	Float32 Serde[float32] = kafkaFloat32{}
+	// Float64 encodes a float64 as its 8 IEEE 754 bits, big-endian, as
+	// Java's DoubleSerializer.
+	Float64 Serde[float64] = kafkaFloat64{}
 
-	// Time encodes an instant as order-preserving int64 nanoseconds since the
-	// Unix epoch (UTC). The location and monotonic reading are not kept.
-	// Instants outside the years 1678..2262 are rejected.
-	Time Serde[time.Time] = timeSerde{}
-	// Duration encodes a time.Duration as order-preserving int64 nanoseconds.
-	Duration Serde[time.Duration] = signed[time.Duration]{size: 8}
+	// Time encodes an instant as int64 nanoseconds since the Unix epoch
+	// (UTC), as Int64 does. The location and monotonic reading are not
+	// kept. Instants outside the years 1678..2262 are rejected.
+	Time Serde[time.Time] = timeSerde{ints: Int64, store: OrderedTime}
+	// Duration encodes a time.Duration as int64 nanoseconds, as Int64 does.
+	Duration Serde[time.Duration] = kafkaInt[time.Duration]{twosInt[time.Duration]{size: 8}}
 
-	// JavaInt32 is the two's complement big-endian encoding used by Java's
-	// IntegerSerializer. It is not order-preserving for negative numbers.
-	JavaInt32 Serde[int32] = javaInt[int32]{size: 4}
-	// JavaInt64 is the two's complement big-endian encoding used by Java's
-	// LongSerializer. It is not order-preserving for negative numbers.
-	JavaInt64 Serde[int64] = javaInt[int64]{size: 8}
+	// OrderedInt8 is the order-preserving 1-byte encoding of int8: two's
+	// complement with the sign bit flipped, so that the bytes sort like
+	// the numbers.
+	OrderedInt8 Serde[int8] = orderedInt[int8]{size: 1}
+	// OrderedInt16 is the order-preserving 2-byte encoding of int16:
+	// big-endian with the sign bit flipped.
+	OrderedInt16 Serde[int16] = orderedInt[int16]{size: 2}
+	// OrderedInt32 is the order-preserving 4-byte encoding of int32:
+	// big-endian with the sign bit flipped.
+	OrderedInt32 Serde[int32] = orderedInt[int32]{size: 4}
+	// OrderedInt64 is the order-preserving 8-byte encoding of int64:
+	// big-endian with the sign bit flipped.
+	OrderedInt64 Serde[int64] = orderedInt[int64]{size: 8}
+	// OrderedInt is the order-preserving 8-byte encoding of int: big-endian
+	// with the sign bit flipped.
+	OrderedInt Serde[int] = orderedInt[int]{size: 8}
+	// OrderedFloat32 is the order-preserving 4-byte encoding of float32
+	// (NaNs sort after +Inf or before -Inf depending on their sign bit).
+	OrderedFloat32 Serde[float32] = orderedFloat32{}
+	// OrderedFloat64 is the order-preserving 8-byte encoding of float64.
+	OrderedFloat64 Serde[float64] = orderedFloat64{}
+	// OrderedTime encodes an instant as OrderedInt64 nanoseconds since the
+	// Unix epoch (UTC); otherwise as Time.
+	OrderedTime Serde[time.Time] = timeSerde{ints: OrderedInt64}
+	// OrderedDuration encodes a time.Duration as OrderedInt64 nanoseconds.
+	OrderedDuration Serde[time.Duration] = orderedInt[time.Duration]{size: 8}
+
+	// JavaInt32 encodes an int32 as Int32 does, and keeps that encoding in
+	// stores too (Int32 is order-preserving there).
+	//
+	// Deprecated: use Int32, which writes Java's IntegerSerializer format
+	// on topics. Keep JavaInt32 only for the stores that were created with it.
+	JavaInt32 Serde[int32] = twosInt[int32]{size: 4}
+	// JavaInt64 encodes an int64 as Int64 does, and keeps that encoding in
+	// stores too (Int64 is order-preserving there).
+	//
+	// Deprecated: use Int64, which writes Java's LongSerializer format on
+	// topics. Keep JavaInt64 only for the stores that were created with it.
+	JavaInt64 Serde[int64] = twosInt[int64]{size: 8}
 )
+
+// StoreForm returns the serde that stores use to encode what s encodes: for
+// the built-in Int*, Float*, Time and Duration serdes, their
+// order-preserving form (OrderedInt64 for Int64, and so on), so that a
+// store's range scans over numeric keys come out in numeric order,
+// negative numbers included; for any other serde, s itself. The typed
+// stores of package store apply it to their key and value serdes. A serde
+// that combines built-in serdes into one key (a composite key) and needs
+// its parts to sort as values should use the Ordered* serdes for them.
+func StoreForm[T any](s Serde[T]) Serde[T] {
+	if f, ok := s.(storeFormer[T]); ok {
+		return f.storeForm()
+	}
+	return s
+}
+
+// storeFormer is implemented by the built-in serdes whose store form
+// differs from their topic form.
+type storeFormer[T any] interface {
+	storeForm() Serde[T]
+}
 
 // SizeError reports encoded data whose length is wrong for its type.
 type SizeError struct {
@@ -138,14 +198,15 @@ type unsignedInt interface {
 	~uint8 | ~uint16 | ~uint32 | ~uint64
 }
 
-// signed flips the sign bit so that negative numbers sort before positive ones.
-type signed[T signedInt] struct{ size int }
+// orderedInt flips the sign bit so that negative numbers sort before
+// positive ones.
+type orderedInt[T signedInt] struct{ size int }
 
-func (s signed[T]) Serialize(dst []byte, _ string, _ []Header, v T) ([]byte, error) {
+func (s orderedInt[T]) Serialize(dst []byte, _ string, _ []Header, v T) ([]byte, error) {
 	return putUint(dst, s.size, uint64(int64(v))^(1<<(s.size*8-1))), nil
 }
 
-func (s signed[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
+func (s orderedInt[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
 	if data == nil {
 		return 0, nil
 	}
@@ -158,6 +219,30 @@ func (s signed[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
 	shift := 64 - s.size*8
 	return T(int64(u<<shift) >> shift), nil
 }
+
+// twosInt is big-endian two's complement, as Java's DataOutput writes.
+type twosInt[T signedInt] struct{ size int }
+
+func (s twosInt[T]) Serialize(dst []byte, _ string, _ []Header, v T) ([]byte, error) {
+	return putUint(dst, s.size, uint64(int64(v))), nil
+}
+
+func (s twosInt[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
+	if data == nil {
+		return 0, nil
+	}
+	u, err := getUint(data, s.size, typeName[T])
+	if err != nil {
+		return 0, err
+	}
+	shift := 64 - s.size*8
+	return T(int64(u<<shift) >> shift), nil
+}
+
+// kafkaInt is twosInt on topics and orderedInt in stores.
+type kafkaInt[T signedInt] struct{ twosInt[T] }
+
+func (s kafkaInt[T]) storeForm() Serde[T] { return orderedInt[T]{size: s.size} }
 
 type unsigned[T unsignedInt] struct{ size int }
 
@@ -173,27 +258,41 @@ func (s unsigned[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
 	return T(u), err
 }
 
-type javaInt[T ~int32 | ~int64] struct{ size int }
+type kafkaFloat32 struct{}
 
-func (s javaInt[T]) Serialize(dst []byte, _ string, _ []Header, v T) ([]byte, error) {
-	return putUint(dst, s.size, uint64(int64(v))), nil
+func (kafkaFloat32) Serialize(dst []byte, _ string, _ []Header, v float32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, math.Float32bits(v)), nil
 }
 
-func (s javaInt[T]) Deserialize(_ string, _ []Header, data []byte) (T, error) {
+func (kafkaFloat32) Deserialize(_ string, _ []Header, data []byte) (float32, error) {
 	if data == nil {
 		return 0, nil
 	}
-	u, err := getUint(data, s.size, typeName[T])
-	if err != nil {
-		return 0, err
-	}
-	shift := 64 - s.size*8
-	return T(int64(u<<shift) >> shift), nil
+	u, err := getUint(data, 4, func() string { return "float32" })
+	return math.Float32frombits(uint32(u)), err
 }
 
-type float32Serde struct{}
+func (kafkaFloat32) storeForm() Serde[float32] { return OrderedFloat32 }
 
-func (float32Serde) Serialize(dst []byte, _ string, _ []Header, v float32) ([]byte, error) {
+type kafkaFloat64 struct{}
+
+func (kafkaFloat64) Serialize(dst []byte, _ string, _ []Header, v float64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
+}
+
+func (kafkaFloat64) Deserialize(_ string, _ []Header, data []byte) (float64, error) {
+	if data == nil {
+		return 0, nil
+	}
+	u, err := getUint(data, 8, func() string { return "float64" })
+	return math.Float64frombits(u), err
+}
+
+func (kafkaFloat64) storeForm() Serde[float64] { return OrderedFloat64 }
+
+type orderedFloat32 struct{}
+
+func (orderedFloat32) Serialize(dst []byte, _ string, _ []Header, v float32) ([]byte, error) {
 	b := math.Float32bits(v)
 	if b&(1<<31) != 0 {
 		b = ^b
@@ -203,7 +302,7 @@ func (float32Serde) Serialize(dst []byte, _ string, _ []Header, v float32) ([]by
 	return binary.BigEndian.AppendUint32(dst, b), nil
 }
 
-func (float32Serde) Deserialize(_ string, _ []Header, data []byte) (float32, error) {
+func (orderedFloat32) Deserialize(_ string, _ []Header, data []byte) (float32, error) {
 	if data == nil {
 		return 0, nil
 	}
@@ -220,9 +319,9 @@ func (float32Serde) Deserialize(_ string, _ []Header, data []byte) (float32, err
 	return math.Float32frombits(b), nil
 }
 
-type float64Serde struct{}
+type orderedFloat64 struct{}
 
-func (float64Serde) Serialize(dst []byte, _ string, _ []Header, v float64) ([]byte, error) {
+func (orderedFloat64) Serialize(dst []byte, _ string, _ []Header, v float64) ([]byte, error) {
 	b := math.Float64bits(v)
 	if b&(1<<63) != 0 {
 		b = ^b
@@ -232,7 +331,7 @@ func (float64Serde) Serialize(dst []byte, _ string, _ []Header, v float64) ([]by
 	return binary.BigEndian.AppendUint64(dst, b), nil
 }
 
-func (float64Serde) Deserialize(_ string, _ []Header, data []byte) (float64, error) {
+func (orderedFloat64) Deserialize(_ string, _ []Header, data []byte) (float64, error) {
 	if data == nil {
 		return 0, nil
 	}
@@ -253,24 +352,36 @@ var (
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-type timeSerde struct{}
+// timeSerde encodes instants as int64 nanoseconds with ints. store, if
+// set, is its store form.
+type timeSerde struct {
+	ints  Serde[int64]
+	store Serde[time.Time]
+}
 
-func (timeSerde) Serialize(dst []byte, _ string, _ []Header, v time.Time) ([]byte, error) {
+func (s timeSerde) Serialize(dst []byte, _ string, _ []Header, v time.Time) ([]byte, error) {
 	if v.Before(minTime) || v.After(maxTime) {
 		return dst, fmt.Errorf("serde: encoding time %v: outside the int64 nanosecond range", v)
 	}
-	return Int64.Serialize(dst, "", nil, v.UnixNano())
+	return s.ints.Serialize(dst, "", nil, v.UnixNano())
 }
 
-func (timeSerde) Deserialize(_ string, _ []Header, data []byte) (time.Time, error) {
+func (s timeSerde) Deserialize(_ string, _ []Header, data []byte) (time.Time, error) {
 	if data == nil {
 		return time.Time{}, nil
 	}
-	n, err := Int64.Deserialize("", nil, data)
+	n, err := s.ints.Deserialize("", nil, data)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("serde: decoding time.Time: %w", err)
 	}
 	return time.Unix(0, n).UTC(), nil
+}
+
+func (s timeSerde) storeForm() Serde[time.Time] {
+	if s.store == nil {
+		return s
+	}
+	return s.store
 }
 
 func putUint(dst []byte, size int, u uint64) []byte {

@@ -2,10 +2,37 @@
 // and back, and provides the built-in codecs.
 //
 // A Serde[T] is used both on the wire (source and sink topics) and in state
-// stores. The built-in numeric, bool and time codecs use an order-preserving
-// big-endian form, so that their byte order equals the natural order of the
-// values: range scans over store keys then return keys in value order,
-// negative numbers included.
+// stores.
+//
+// # Topics and stores
+//
+// On topics, the built-in numbers are Kafka's wire format, what Java's
+// serializers write, so that Go and Java applications read each other's
+// records: Int16, Int32 and Int64 (and Int, as a long) are big-endian two's
+// complement like ShortSerializer, IntegerSerializer and LongSerializer;
+// Float32 and Float64 are IEEE 754 big-endian like FloatSerializer and
+// DoubleSerializer; Time and Duration are int64 nanoseconds, written as
+// Int64 writes them. In that form a negative number's bytes sort after the
+// positive ones'.
+//
+// Stores need their keys' bytes to sort like the keys, so that range scans
+// return keys in numeric order. The typed stores (package store) therefore
+// encode keys and values with StoreForm, which turns the built-in Int*,
+// Float*, Time and Duration serdes into their order-preserving forms
+// (OrderedInt64 for Int64, and so on: big-endian with the sign bit flipped,
+// or for floats all bits flipped when negative), and leaves any other serde
+// as it is. A store's changelog holds the same bytes as the store. So
+//
+//	store.KeyValue("counts", serde.String, serde.Int64, supplier)
+//
+// scans its int64 keys in numeric order, while a sink with serde.Int64
+// writes longs that Java's LongDeserializer reads. A serde of your own that
+// builds a key from several parts, and needs the parts to sort as values,
+// encodes them with the Ordered* serdes.
+//
+// The unsigned serdes (big-endian), Bool, String and Bytes are the same on
+// topics and in stores. Earlier versions wrote the order-preserving form on
+// topics too: read such topics with the Ordered* serdes.
 //
 // # Nil and tombstones
 //

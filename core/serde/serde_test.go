@@ -38,21 +38,122 @@ func checkOrdered[T comparable](t *testing.T, s serde.Serde[T], sorted []T) {
 	}
 }
 
+// TestOrderPreserving: the Ordered* serdes, and what stores write for the
+// built-in serdes (StoreForm), sort like the values and round-trip.
 func TestOrderPreserving(t *testing.T) {
-	checkOrdered(t, serde.Int64, []int64{math.MinInt64, -1 << 40, -2, -1, 0, 1, 2, 1 << 40, math.MaxInt64})
-	checkOrdered(t, serde.Int32, []int32{math.MinInt32, -70000, -1, 0, 1, 70000, math.MaxInt32})
-	checkOrdered(t, serde.Int16, []int16{math.MinInt16, -1, 0, 1, math.MaxInt16})
-	checkOrdered(t, serde.Int8, []int8{math.MinInt8, -1, 0, 1, math.MaxInt8})
-	checkOrdered(t, serde.Int, []int{math.MinInt, -1, 0, 1, math.MaxInt})
+	int64s := []int64{math.MinInt64, -1 << 40, -2, -1, 0, 1, 2, 1 << 40, math.MaxInt64}
+	checkOrdered(t, serde.OrderedInt64, int64s)
+	checkOrdered(t, serde.StoreForm(serde.Int64), int64s)
+	int32s := []int32{math.MinInt32, -70000, -1, 0, 1, 70000, math.MaxInt32}
+	checkOrdered(t, serde.OrderedInt32, int32s)
+	checkOrdered(t, serde.StoreForm(serde.Int32), int32s)
+	int16s := []int16{math.MinInt16, -1, 0, 1, math.MaxInt16}
+	checkOrdered(t, serde.OrderedInt16, int16s)
+	checkOrdered(t, serde.StoreForm(serde.Int16), int16s)
+	int8s := []int8{math.MinInt8, -1, 0, 1, math.MaxInt8}
+	checkOrdered(t, serde.OrderedInt8, int8s)
+	checkOrdered(t, serde.StoreForm(serde.Int8), int8s)
+	ints := []int{math.MinInt, -1, 0, 1, math.MaxInt}
+	checkOrdered(t, serde.OrderedInt, ints)
+	checkOrdered(t, serde.StoreForm(serde.Int), ints)
 	checkOrdered(t, serde.Uint64, []uint64{0, 1, 255, 256, math.MaxUint64})
 	checkOrdered(t, serde.Uint32, []uint32{0, 1, math.MaxUint32})
 	checkOrdered(t, serde.Uint16, []uint16{0, 1, math.MaxUint16})
 	checkOrdered(t, serde.Uint8, []uint8{0, 1, math.MaxUint8})
-	checkOrdered(t, serde.Float64, []float64{math.Inf(-1), -math.MaxFloat64, -1.5, -math.SmallestNonzeroFloat64, 0, math.SmallestNonzeroFloat64, 1, 1.5, math.MaxFloat64, math.Inf(1)})
-	checkOrdered(t, serde.Float32, []float32{float32(math.Inf(-1)), -3.5, -1, 0, 0.25, 1, float32(math.Inf(1))})
+	float64s := []float64{math.Inf(-1), -math.MaxFloat64, -1.5, -math.SmallestNonzeroFloat64, 0, math.SmallestNonzeroFloat64, 1, 1.5, math.MaxFloat64, math.Inf(1)}
+	checkOrdered(t, serde.OrderedFloat64, float64s)
+	checkOrdered(t, serde.StoreForm(serde.Float64), float64s)
+	float32s := []float32{float32(math.Inf(-1)), -3.5, -1, 0, 0.25, 1, float32(math.Inf(1))}
+	checkOrdered(t, serde.OrderedFloat32, float32s)
+	checkOrdered(t, serde.StoreForm(serde.Float32), float32s)
 	checkOrdered(t, serde.Bool, []bool{false, true})
-	checkOrdered(t, serde.Duration, []time.Duration{-time.Hour, 0, time.Nanosecond, time.Hour})
+	durations := []time.Duration{-time.Hour, -1, 0, time.Nanosecond, time.Hour}
+	checkOrdered(t, serde.OrderedDuration, durations)
+	checkOrdered(t, serde.StoreForm(serde.Duration), durations)
 	checkOrdered(t, serde.String, []string{"", "a", "ab", "b", "\xff"})
+}
+
+// TestKafkaWireFormat: on topics, the built-in numbers are what Java's
+// serializers write, negative numbers included, and round-trip.
+func TestKafkaWireFormat(t *testing.T) {
+	ff := func(n int) []byte { return bytes.Repeat([]byte{0xff}, n) }
+	for _, c := range []struct {
+		name      string
+		got, want []byte
+	}{
+		{"Int64(-1)", enc(t, serde.Int64, -1), ff(8)},
+		{"Int64(1)", enc(t, serde.Int64, 1), []byte{0, 0, 0, 0, 0, 0, 0, 1}},
+		{"Int64(-2^40)", enc(t, serde.Int64, -1<<40), []byte{0xff, 0xff, 0xff, 0, 0, 0, 0, 0}},
+		{"Int(-1)", enc(t, serde.Int, -1), ff(8)},
+		{"Int32(-1)", enc(t, serde.Int32, -1), ff(4)},
+		{"Int32(258)", enc(t, serde.Int32, 258), []byte{0, 0, 1, 2}},
+		{"Int16(-2)", enc(t, serde.Int16, -2), []byte{0xff, 0xfe}},
+		{"Int8(-1)", enc(t, serde.Int8, -1), []byte{0xff}},
+		{"Float64(-2.5)", enc(t, serde.Float64, -2.5), []byte{0xc0, 0x04, 0, 0, 0, 0, 0, 0}},
+		{"Float32(1)", enc(t, serde.Float32, 1), []byte{0x3f, 0x80, 0, 0}},
+		{"Duration(-1ns)", enc(t, serde.Duration, -1), ff(8)},
+		{"Time(1969-12-31T23:59:59.999999999Z)", enc(t, serde.Time, time.Unix(0, -1)), ff(8)},
+		{"JavaInt64(-1)", enc(t, serde.JavaInt64, -1), ff(8)},
+	} {
+		if !bytes.Equal(c.got, c.want) {
+			t.Errorf("%s = %x, want %x", c.name, c.got, c.want)
+		}
+	}
+	roundTrips(t, serde.Int64, math.MinInt64, -1<<40, -5, -1, 0, 5, math.MaxInt64)
+	roundTrips(t, serde.Int, math.MinInt, -1, 0, math.MaxInt)
+	roundTrips(t, serde.Int32, math.MinInt32, -7, -1, 0, 1, math.MaxInt32)
+	roundTrips(t, serde.Int16, math.MinInt16, -1, 0, math.MaxInt16)
+	roundTrips(t, serde.Int8, math.MinInt8, -1, 0, math.MaxInt8)
+	roundTrips(t, serde.Float64, math.Inf(-1), -math.MaxFloat64, -1.5, math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, math.Inf(1))
+	roundTrips(t, serde.Float32, float32(math.Inf(-1)), -3.5, 0, 0.25, float32(math.Inf(1)))
+	roundTrips(t, serde.Duration, -time.Hour, -1, 0, time.Hour)
+	roundTrips(t, serde.JavaInt64, math.MinInt64, -5, 0, 5, math.MaxInt64)
+	roundTrips(t, serde.JavaInt32, math.MinInt32, -7, 0, math.MaxInt32)
+	if b := enc(t, serde.Float64, math.NaN()); !math.IsNaN(must(serde.Float64.Deserialize("t", nil, b))) {
+		t.Errorf("Float64 NaN (%x) does not decode to NaN", b)
+	}
+}
+
+func roundTrips[T comparable](t *testing.T, s serde.Serde[T], vs ...T) {
+	t.Helper()
+	for _, v := range vs {
+		got, err := s.Deserialize("t", nil, enc(t, s, v))
+		if err != nil || got != v {
+			t.Errorf("%T: round trip of %v = %v, %v", s, v, got, err)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestStoreForm: stores write the built-in numbers, Time and Duration in
+// their order-preserving form, and the other serdes (JavaInt64 included,
+// whose stores hold two's complement) as they are.
+func TestStoreForm(t *testing.T) {
+	if got, want := enc(t, serde.StoreForm(serde.Int64), -1), enc(t, serde.OrderedInt64, -1); !bytes.Equal(got, want) {
+		t.Errorf("StoreForm(Int64) writes -1 as %x, OrderedInt64 as %x", got, want)
+	}
+	if got := enc(t, serde.StoreForm(serde.JavaInt64), -1); !bytes.Equal(got, bytes.Repeat([]byte{0xff}, 8)) {
+		t.Errorf("StoreForm(JavaInt64) writes -1 as %x, want two's complement", got)
+	}
+	ts := time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)
+	if got, want := enc(t, serde.StoreForm(serde.Time), ts), enc(t, serde.OrderedTime, ts); !bytes.Equal(got, want) {
+		t.Errorf("StoreForm(Time) writes %v as %x, OrderedTime as %x", ts, got, want)
+	}
+	if serde.StoreForm(serde.OrderedInt64) != serde.OrderedInt64 || serde.StoreForm(serde.OrderedTime) != serde.OrderedTime {
+		t.Error("StoreForm of an order-preserving serde is not itself")
+	}
+	custom := serde.Funcs[int64]{Ser: func(dst []byte, _ string, _ []serde.Header, v int64) ([]byte, error) {
+		return append(dst, byte(v)), nil
+	}}
+	if got := enc(t, serde.StoreForm[int64](custom), 7); !bytes.Equal(got, []byte{7}) {
+		t.Errorf("StoreForm changed a serde of the user: wrote %x", got)
+	}
 }
 
 func TestTime(t *testing.T) {
@@ -65,39 +166,22 @@ func TestTime(t *testing.T) {
 		time.Date(1969, 12, 31, 23, 59, 59, 999, time.UTC),
 		time.Date(2026, 3, 29, 2, 30, 0, 1, berlin),
 	}
-	var prev []byte
-	for _, v := range ts {
-		b := enc(t, serde.Time, v)
-		got, err := serde.Time.Deserialize("t", nil, b)
-		if err != nil || !got.Equal(v) {
-			t.Fatalf("round trip of %v: %v, %v", v, got, err)
+	for _, s := range []serde.Serde[time.Time]{serde.Time, serde.OrderedTime} {
+		var prev []byte
+		for _, v := range ts {
+			b := enc(t, s, v)
+			got, err := s.Deserialize("t", nil, b)
+			if err != nil || !got.Equal(v) {
+				t.Fatalf("round trip of %v: %v, %v", v, got, err)
+			}
+			if s == serde.OrderedTime && prev != nil && bytes.Compare(prev, b) >= 0 {
+				t.Fatalf("OrderedTime encodings out of order at %v", v)
+			}
+			prev = b
 		}
-		if prev != nil && bytes.Compare(prev, b) >= 0 {
-			t.Fatalf("time encodings out of order at %v", v)
+		if _, err := s.Serialize(nil, "t", nil, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil {
+			t.Fatal("year 3000 encoded without error")
 		}
-		prev = b
-	}
-	if _, err := serde.Time.Serialize(nil, "t", nil, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil {
-		t.Fatal("year 3000 encoded without error")
-	}
-}
-
-func TestJavaIntegers(t *testing.T) {
-	if b := enc(t, serde.JavaInt64, -1); !bytes.Equal(b, bytes.Repeat([]byte{0xff}, 8)) {
-		t.Fatalf("JavaInt64(-1) = %x", b)
-	}
-	if b := enc(t, serde.JavaInt32, 258); !bytes.Equal(b, []byte{0, 0, 1, 2}) {
-		t.Fatalf("JavaInt32(258) = %x", b)
-	}
-	for _, v := range []int64{math.MinInt64, -5, 0, 5, math.MaxInt64} {
-		got, err := serde.JavaInt64.Deserialize("t", nil, enc(t, serde.JavaInt64, v))
-		if err != nil || got != v {
-			t.Fatalf("JavaInt64 round trip of %d: %d, %v", v, got, err)
-		}
-	}
-	got, err := serde.JavaInt32.Deserialize("t", nil, enc(t, serde.JavaInt32, -7))
-	if err != nil || got != -7 {
-		t.Fatalf("JavaInt32 round trip of -7: %d, %v", got, err)
 	}
 }
 
@@ -180,14 +264,25 @@ func FuzzDecoders(f *testing.F) {
 		roundTrip(t, serde.JavaInt64, data)
 		roundTrip(t, serde.JavaInt32, data)
 		roundTrip(t, serde.Duration, data)
-		if v, err := serde.Float64.Deserialize("t", nil, data); err == nil && data != nil && !math.IsNaN(v) {
-			if b := enc(t, serde.Float64, v); !bytes.Equal(b, data) {
-				t.Fatalf("Float64: %x decodes to %v, re-encodes to %x", data, v, b)
+		roundTrip(t, serde.Int, data)
+		roundTrip(t, serde.OrderedInt64, data)
+		roundTrip(t, serde.OrderedInt32, data)
+		roundTrip(t, serde.OrderedInt16, data)
+		roundTrip(t, serde.OrderedInt8, data)
+		roundTrip(t, serde.OrderedInt, data)
+		roundTrip(t, serde.OrderedDuration, data)
+		for _, s := range []serde.Serde[float64]{serde.Float64, serde.OrderedFloat64} {
+			if v, err := s.Deserialize("t", nil, data); err == nil && data != nil && !math.IsNaN(v) {
+				if b := enc(t, s, v); !bytes.Equal(b, data) {
+					t.Fatalf("%T: %x decodes to %v, re-encodes to %x", s, data, v, b)
+				}
 			}
 		}
-		if v, err := serde.Time.Deserialize("t", nil, data); err == nil && data != nil {
-			if b := enc(t, serde.Time, v); !bytes.Equal(b, data) {
-				t.Fatalf("Time: %x decodes to %v, re-encodes to %x", data, v, b)
+		for _, s := range []serde.Serde[time.Time]{serde.Time, serde.OrderedTime} {
+			if v, err := s.Deserialize("t", nil, data); err == nil && data != nil {
+				if b := enc(t, s, v); !bytes.Equal(b, data) {
+					t.Fatalf("%T: %x decodes to %v, re-encodes to %x", s, data, v, b)
+				}
 			}
 		}
 	})

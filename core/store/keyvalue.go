@@ -9,8 +9,9 @@ import (
 )
 
 // KeyValueStore is a typed key-value store. Its key order is the byte order
-// of the key serde's encoding; the built-in serdes are order-preserving, so
-// ranges over int64 keys, for example, come out in numeric order.
+// of the key serde's encoding in stores (serde.StoreForm): the built-in
+// serdes are order-preserving there, so ranges over int64 keys, for
+// example, come out in numeric order.
 type KeyValueStore[K, V any] interface {
 	// Name returns the store's name.
 	Name() string
@@ -48,10 +49,11 @@ func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V],
 	return s
 }
 
-// NewKeyValueStore returns a typed view of b. topic is passed to the
-// serdes. Most code gets its stores from the processor context instead.
+// NewKeyValueStore returns a typed view of b, encoding keys and values with
+// serde.StoreForm of the given serdes. topic is passed to the serdes. Most
+// code gets its stores from the processor context instead.
 func NewKeyValueStore[K, V any](name, topic string, b Backend, keys serde.Serde[K], values serde.Serde[V]) KeyValueStore[K, V] {
-	return &kvStore[K, V]{name: name, topic: topic, b: b, keys: keys, values: values}
+	return &kvStore[K, V]{name: name, topic: topic, b: b, keys: serde.StoreForm(keys), values: serde.StoreForm(values)}
 }
 
 type kvStore[K, V any] struct {

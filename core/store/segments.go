@@ -45,7 +45,7 @@ func newSegmented[K, V any](kind string, byEnd bool, name, topic string, b Backe
 		segment = max(retention/2, time.Minute)
 	}
 	return &segmented[K, V]{
-		name: name, topic: topic, b: b, keys: keys, values: values,
+		name: name, topic: topic, b: b, keys: serde.StoreForm(keys), values: serde.StoreForm(values),
 		retention: retention, segment: int64(segment), kind: kind, byEnd: byEnd,
 		observed: math.MinInt64, dropped: math.MinInt64,
 	}

@@ -56,9 +56,10 @@ func SpecOptions(opts ...store.SpecOption) StoreOption {
 }
 
 // NewStore declares the stores of an aggregation over windows w, with keys
-// and aggregates encoded by the given serdes and kept in backends opened by
-// supplier (store/memory, stores/pebble, ...). Add its Specs to the
-// topology with kstreams.AddStore.
+// and aggregates encoded by the store form of the given serdes
+// (serde.StoreForm: order-preserving for the built-in numbers) and kept in
+// backends opened by supplier (store/memory, stores/pebble, ...). Add its
+// Specs to the topology with kstreams.AddStore.
 func NewStore[K, A any](name string, w Windows, keys serde.Serde[K], aggs serde.Serde[A], supplier store.Supplier, opts ...StoreOption) *Store[K, A] {
 	var cfg storeConfig
 	for _, o := range opts {
@@ -77,7 +78,7 @@ func NewStore[K, A any](name string, w Windows, keys serde.Serde[K], aggs serde.
 		s.retention = max(w.retention(), cfg.retention)
 	}
 	s.specs = []*store.Spec{
-		store.Windows(name, s.retention, keys, StampedSerde(aggs), supplier, cfg.specOpts...),
+		store.Windows(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...),
 		pendingSpec(name, keys, supplier, cfg.specOpts),
 	}
 	return s
@@ -125,7 +126,7 @@ func NewSessionStore[K, A any](name string, w SessionWindows, keys serde.Serde[K
 	}
 	s.retention = max(w.retention(), cfg.retention)
 	s.specs = []*store.Spec{
-		store.Sessions(name, s.retention, keys, StampedSerde(aggs), supplier, cfg.specOpts...),
+		store.Sessions(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...),
 		pendingSpec(name, keys, supplier, cfg.specOpts),
 	}
 	return s
@@ -147,7 +148,7 @@ func (s *SessionStore[K, A]) Specs() []*store.Spec { return s.specs }
 // pendingSpec declares the index of windows awaiting final emission. Its
 // keys order by close time (see pendingSerde); values are empty.
 func pendingSpec[K any](name string, keys serde.Serde[K], supplier store.Supplier, opts []store.SpecOption) *store.Spec {
-	return store.KeyValue(PendingStoreName(name), pendingSerde[K]{keys: keys}, serde.Bytes, supplier, opts...)
+	return store.KeyValue(PendingStoreName(name), pendingSerde[K]{keys: serde.StoreForm(keys)}, serde.Bytes, supplier, opts...)
 }
 
 // PendingStoreName returns the name of the pending-emission store that

@@ -180,7 +180,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("store %s, key %s: %v", s, k, err)
 			}
-			stored, err := serde.Int64.Deserialize("", nil, v)
+			stored, err := serde.StoreForm(serde.Int64).Deserialize("", nil, v) // the bytes the store wrote
 			if err != nil {
 				t.Fatal(err)
 			}
