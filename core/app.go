@@ -377,7 +377,10 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 		return nil, errors.New("kstreams: NewApp: nil topology")
 	}
 	a := &App{topo: t, cfg: runtime.Config{Topology: t.g, Policies: map[graph.Stage]runtime.Policy{}}}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("kstreams: NewApp: option %d is nil", i+1)
+		}
 		if err := o(a); err != nil {
 			return nil, fmt.Errorf("kstreams: NewApp: %w", err)
 		}

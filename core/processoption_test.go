@@ -91,3 +91,28 @@ func TestProcessOptionsThatApplyBuild(t *testing.T) {
 		t.Fatalf("WithStores did not attach the store:\n%s", s)
 	}
 }
+
+// TestNilOptionsAreErrors: a nil option is an error naming what it was
+// given to, not a panic.
+func TestNilOptionsAreErrors(t *testing.T) {
+	b := kstreams.NewBuilder()
+	src := kstreams.Source(b, "src", []string{"in"}, serde.String, serde.String, nil)
+	kstreams.Sink(src, "out", "out", serde.String, serde.String, nil)
+	_, err := b.Build()
+	for _, want := range []string{`source "src": a nil SourceOption`, `sink "out": a nil SinkOption`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build() error = %v, want one containing %q", err, want)
+		}
+	}
+
+	b = kstreams.NewBuilder()
+	kstreams.Sink(kstreams.Source(b, "src", []string{"in"}, serde.String, serde.String), "out", "out", serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kstreams.NewApp(topo, kstreams.WithApplicationID("app"), nil, kstreams.WithBrokers("127.0.0.1:1"))
+	if err == nil || !strings.Contains(err.Error(), "option 2 is nil") {
+		t.Errorf("NewApp with a nil option: error %v, want one naming option 2", err)
+	}
+}

@@ -43,12 +43,20 @@ func WithPartitioner[K, V any](fn func(r Record[K, V], key []byte, partitions in
 // (see WithProcessingErrors).
 func Sink[K, V any](parent Node[K, V], name, topic string, keys serde.Serde[K], values serde.Serde[V], opts ...SinkOption[K, V]) {
 	var cfg sinkConfig[K, V]
+	nilOpt := false
 	for _, o := range opts {
+		if o == nil {
+			nilOpt = true
+			continue
+		}
 		o(&cfg)
 	}
 	b, defs := parentDefs(name, parent)
 	if b == nil {
 		return
+	}
+	if nilOpt {
+		b.errorf("sink %q: a nil SinkOption", name)
 	}
 	if topic == "" && cfg.topicFn == nil {
 		b.errorf("sink %q has neither a topic nor a topic function", name)

@@ -45,6 +45,10 @@ func WithTimestampExtractor[K, V any](fn func(Record[K, V]) (time.Time, error)) 
 func Source[K, V any](b *Builder, name string, topics []string, keys serde.Serde[K], values serde.Serde[V], opts ...SourceOption[K, V]) Node[K, V] {
 	var cfg sourceConfig[K, V]
 	for _, o := range opts {
+		if o == nil {
+			b.errorf("source %q: a nil SourceOption", name)
+			continue
+		}
 		o(&cfg)
 	}
 	if len(topics) == 0 {
