@@ -84,9 +84,16 @@ type Retry struct {
 	MaxBackoff time.Duration
 }
 
-// WithRetry retries the processor's failures as r says.
+// WithRetry retries the processor's failures as r says. Attempts below 1
+// and negative durations are a Build error.
 func WithRetry(r Retry) ProcessOption {
 	return processOption("WithRetry", func(n *graph.Node) error {
+		if r.Attempts < 1 {
+			return fmt.Errorf("attempts must be at least 1 (1: no retry), got %d", r.Attempts)
+		}
+		if r.Backoff < 0 || r.MaxBackoff < 0 {
+			return fmt.Errorf("backoff %v and max backoff %v must not be negative", r.Backoff, r.MaxBackoff)
+		}
 		n.Retry = &graph.Retry{Attempts: r.Attempts, Backoff: r.Backoff, MaxBackoff: r.MaxBackoff}
 		return nil
 	})

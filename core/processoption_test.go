@@ -58,6 +58,12 @@ func TestProcessOptionsThatDoNotApplyFailBuild(t *testing.T) {
 		{"empty batches", func(src kstreams.Node[string, string]) {
 			kstreams.ProcessBatch(src, "p", newForwardBatch, kstreams.WithBatching(0, 0))
 		}, `processor "p": WithBatching: batch size must be positive, got 0`},
+		{"no attempts", func(src kstreams.Node[string, string]) {
+			kstreams.Func(src, "p", pass, kstreams.WithRetry(kstreams.Retry{Backoff: time.Second}))
+		}, `processor "p": WithRetry: attempts must be at least 1 (1: no retry), got 0`},
+		{"negative backoff", func(src kstreams.Node[string, string]) {
+			kstreams.Func(src, "p", pass, kstreams.WithRetry(kstreams.Retry{Attempts: 3, Backoff: -time.Second}))
+		}, `processor "p": WithRetry: backoff -1s and max backoff 0s must not be negative`},
 		{"negative linger", func(src kstreams.Node[string, string]) {
 			kstreams.ProcessBatch(src, "p", newForwardBatch, kstreams.WithBatching(10, -time.Second))
 		}, `processor "p": WithBatching: linger must not be negative, got -1s`},
