@@ -251,7 +251,7 @@ func Example_guideSerde() {
 	cents := kstreams.Map(payments, "by-account", func(r kstreams.Record[string, Payment]) (kstreams.Record[string, int64], error) {
 		return kstreams.WithKeyValue(r, r.Value.Account, r.Value.Cents), nil
 	})
-	kstreams.Sink(cents, "out", "cents", serde.String, serde.JavaInt64)
+	kstreams.Sink(cents, "out", "cents", serde.String, serde.Int64)
 	topo, err := b.Build()
 	if err != nil {
 		log.Fatal(err)
@@ -266,7 +266,7 @@ func Example_guideSerde() {
 	if err := in.Pipe("p-1", Payment{Account: "alice", Cents: -250}); err != nil {
 		log.Fatal(err)
 	}
-	out := kstreamstest.Output(d, "cents", serde.String, serde.JavaInt64)
+	out := kstreamstest.Output(d, "cents", serde.String, serde.Int64)
 	r, _, err := out.Read()
 	if err != nil {
 		log.Fatal(err)
