@@ -177,14 +177,16 @@ func (c *conn) writeBroker(up chan frame) {
 			c.mu.Unlock()
 			continue
 		}
-		if _, err := c.broker.Write(f.data); err != nil {
-			c.fail(err)
-			return
-		}
-		c.p.bytesToBroker.Add(int64(len(f.data)))
+		// Counted before the write: the broker's answer can reach the
+		// client (and a test read the stats) before Write returns here.
 		if f.key == keyProduce {
 			c.p.produceForwarded.Add(1)
 			c.p.sawProducers(f.pids)
+		}
+		c.p.bytesToBroker.Add(int64(len(f.data)))
+		if _, err := c.broker.Write(f.data); err != nil {
+			c.fail(err)
+			return
 		}
 	}
 }
