@@ -184,7 +184,16 @@ func TestRetryBlocksOnlyItsKey(t *testing.T) {
 	brokers := testBrokers(t)
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, 1, in, out)
-	produce(t, newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner())), seqRecords(in, 40, 4)...)
+	// Cheap records first (their own keys), so that the runtime hands
+	// several keys' queues to a worker at once by the time k1:0 fails: a
+	// retry's backoff then must not hold up the keys sharing its worker.
+	var warm []*kgo.Record
+	for i := range 2000 {
+		warm = append(warm, &kgo.Record{Topic: in, Partition: 0, Key: []byte("w" + strconv.Itoa(i%50)), Value: []byte("w")})
+	}
+	manual := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, manual, warm...)
+	produce(t, manual, seqRecords(in, 40, 4)...)
 	var attempts atomic.Int64
 	var mu sync.Mutex
 	var order []string
@@ -206,7 +215,7 @@ func TestRetryBlocksOnlyItsKey(t *testing.T) {
 	}
 	res := collect(t, brokers, out)
 	a := startApp(t, topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID))
-	waitFor(t, 30*time.Second, "40 outputs", func() bool { return len(res.snapshot()) >= 40 })
+	waitFor(t, 30*time.Second, "2040 outputs", func() bool { return len(res.snapshot()) >= 2040 })
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -307,7 +307,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 	}
 	tctx, cancel := context.WithCancel(context.Background())
 	ts := &taskState{closed: make(chan struct{}),
-		sub: st, async: isAsync(st), inlineOK: mayInline(st), ctx: tctx, cancel: cancel,
+		sub: st, async: isAsync(st), inlineOK: mayInline(st), retries: hasRetry(st), ctx: tctx, cancel: cancel,
 		trackers: map[string]*partTracker{}, committed: map[string]string{}, paused: map[string]bool{},
 		queues: map[string]*unitQueue{},
 	}

@@ -109,6 +109,7 @@ type taskState struct {
 	open   *unitQueue            // UNORDERED group being filled
 
 	inlineOK   bool         // the sub-topology may run records inline (no batches, no retries)
+	retries    bool         // a processor of the sub-topology retries failures (see hand)
 	avgWork    atomic.Int64 // moving average of a record's processing time, ns
 	samples    atomic.Int64 // records measured into avgWork (saturates)
 	slowUntil  atomic.Int64 // unix ns: no inline processing before, a record having been slow

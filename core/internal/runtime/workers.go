@@ -79,6 +79,12 @@ func (r *Runtime) submit(ts *taskState, it item) {
 // work of a few microseconds. The loop flushes the chunk after each
 // partition batch.
 func (r *Runtime) hand(q *unitQueue) {
+	if q.ts.retries {
+		// A retry sleeps its backoff on the worker: a queue of a task
+		// that retries goes alone, so that no other key waits for it.
+		r.ready.push([]*unitQueue{q})
+		return
+	}
 	r.chunk = append(r.chunk, q)
 	if len(r.chunk) >= r.chunkSize() {
 		r.flushChunk()
