@@ -36,9 +36,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/embedded"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
+	"github.com/kstreams-go/kstreams/examples/internal/countrun"
 	bigtablestore "github.com/kstreams-go/kstreams/stores/bigtable"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -169,7 +168,7 @@ func run(brokerList, project, instance, table string, verbose bool) error {
 		fmt.Println("started an in-process Kafka cluster")
 	} else {
 		brokers = strings.Split(brokerList, ",")
-		if err := createTopics(ctx, brokers); err != nil {
+		if err := countrun.CreateTopics(ctx, brokers, partitions, inputTopic, outputTopic); err != nil {
 			return err
 		}
 	}
@@ -205,7 +204,7 @@ func run(brokerList, project, instance, table string, verbose bool) error {
 		if err := cl.Flush(ctx); err != nil {
 			return fmt.Errorf("producing views: %w", err)
 		}
-		if err := runOnce(ctx, topo, brokers, logger, cl, counts); err != nil {
+		if err := countrun.Until(ctx, topo, perRun, cl, counts, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithLogger(logger)); err != nil {
 			return fmt.Errorf("run %d: %w", round+1, err)
 		}
 		fmt.Printf("run %d counted %d views; Bigtable holds:\n", round+1, perRun)
@@ -235,67 +234,6 @@ func run(brokerList, project, instance, table string, verbose bool) error {
 	fmt.Println("top users:")
 	for _, u := range top[:min(5, len(top))] {
 		fmt.Printf("%6d  %s\n", counts[u], u)
-	}
-	return nil
-}
-
-// runOnce runs the application until it has emitted a count for each view
-// produced for this run, then stops it (committing, after flushing the
-// stores to Bigtable).
-func runOnce(ctx context.Context, topo *kstreams.Topology, brokers []string, logger *slog.Logger, cl *kgo.Client, counts map[string]int64) error {
-	app, err := kstreams.NewApp(topo,
-		kstreams.WithBrokers(brokers...),
-		kstreams.WithApplicationID(appID),
-		kstreams.WithCommitInterval(time.Second),
-		kstreams.WithLogger(logger),
-	)
-	if err != nil {
-		return err
-	}
-	appCtx, stopApp := context.WithCancel(ctx)
-	defer stopApp()
-	appErr := make(chan error, 1)
-	go func() { appErr <- app.Run(appCtx) }()
-	for seen := 0; seen < perRun; {
-		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(pollCtx)
-		cancelPoll()
-		if err := ctx.Err(); err != nil {
-			stopApp()
-			return fmt.Errorf("saw %d of %d counts before timing out: %w", seen, perRun, errors.Join(err, <-appErr))
-		}
-		select {
-		case err := <-appErr:
-			return fmt.Errorf("the application stopped early: %w", err)
-		default:
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			n, err := serde.Int64.Deserialize(r.Topic, r.Headers, r.Value)
-			if err == nil && n > counts[string(r.Key)] {
-				counts[string(r.Key)] = n
-			}
-			seen++
-		})
-	}
-	stopApp()
-	return <-appErr
-}
-
-func createTopics(ctx context.Context, brokers []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for _, t := range []string{inputTopic, outputTopic} {
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, t)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating topic %s: %w", t, err)
-		}
 	}
 	return nil
 }

@@ -26,7 +26,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,8 +38,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
@@ -49,6 +46,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/snapshot"
+	"github.com/kstreams-go/kstreams/examples/internal/countrun"
 	"github.com/kstreams-go/kstreams/stores/pebble"
 	"github.com/kstreams-go/kstreams/stores/s3"
 )
@@ -174,7 +172,7 @@ func run(brokerList, s3URL string, verbose bool) error {
 		fmt.Println("started an in-process Kafka cluster")
 	} else {
 		brokers = strings.Split(brokerList, ",")
-		if err := createTopics(ctx, brokers); err != nil {
+		if err := countrun.CreateTopics(ctx, brokers, partitions, inputTopic, outputTopic); err != nil {
 			return err
 		}
 	}
@@ -211,7 +209,7 @@ func run(brokerList, s3URL string, verbose bool) error {
 		if err != nil {
 			return err
 		}
-		err = runOnce(ctx, topo, brokers, stateDir, logger, cl, counts)
+		err = countrun.Until(ctx, topo, perRun, cl, counts, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithStateDir(stateDir), kstreams.WithLogger(logger))
 		os.RemoveAll(stateDir)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", round+1, err)
@@ -261,68 +259,6 @@ func printManifests(ctx context.Context, b bucket.Bucket) error {
 			size += f.Size
 		}
 		fmt.Printf("  %s  owner epoch %d, changelog offset %d, %d files (%d bytes)\n", name, m.Epoch, m.Offset, len(m.Files), size)
-	}
-	return nil
-}
-
-// runOnce runs the application until it has emitted a count for each view
-// produced for this run, then stops it (committing, after uploading a
-// snapshot of each store).
-func runOnce(ctx context.Context, topo *kstreams.Topology, brokers []string, stateDir string, logger *slog.Logger, cl *kgo.Client, counts map[string]int64) error {
-	app, err := kstreams.NewApp(topo,
-		kstreams.WithBrokers(brokers...),
-		kstreams.WithApplicationID(appID),
-		kstreams.WithCommitInterval(time.Second),
-		kstreams.WithStateDir(stateDir),
-		kstreams.WithLogger(logger),
-	)
-	if err != nil {
-		return err
-	}
-	appCtx, stopApp := context.WithCancel(ctx)
-	defer stopApp()
-	appErr := make(chan error, 1)
-	go func() { appErr <- app.Run(appCtx) }()
-	for seen := 0; seen < perRun; {
-		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(pollCtx)
-		cancelPoll()
-		if err := ctx.Err(); err != nil {
-			stopApp()
-			return fmt.Errorf("saw %d of %d counts before timing out: %w", seen, perRun, errors.Join(err, <-appErr))
-		}
-		select {
-		case err := <-appErr:
-			return fmt.Errorf("the application stopped early: %w", err)
-		default:
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			n, err := serde.Int64.Deserialize(r.Topic, r.Headers, r.Value)
-			if err == nil && n > counts[string(r.Key)] {
-				counts[string(r.Key)] = n
-			}
-			seen++
-		})
-	}
-	stopApp()
-	return <-appErr
-}
-
-func createTopics(ctx context.Context, brokers []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for _, t := range []string{inputTopic, outputTopic} {
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, t)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating topic %s: %w", t, err)
-		}
 	}
 	return nil
 }

@@ -27,9 +27,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/examples/internal/countrun"
 	"github.com/kstreams-go/kstreams/stores/pebble"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -121,7 +120,7 @@ func run(brokerList string, top int, verbose, usePebble bool, stateDir string) e
 		fmt.Println("started an in-process Kafka cluster at", strings.Join(brokers, ","))
 	} else {
 		brokers = strings.Split(brokerList, ",")
-		if err := createTopics(ctx, brokers); err != nil {
+		if err := countrun.CreateTopics(ctx, brokers, partitions, inputTopic, outputTopic); err != nil {
 			return err
 		}
 	}
@@ -226,25 +225,6 @@ func run(brokerList string, top int, verbose, usePebble bool, stateDir string) e
 
 func countWords(line string) int {
 	return len(strings.FieldsFunc(strings.ToLower(line), func(c rune) bool { return !('a' <= c && c <= 'z' || c == '\'') }))
-}
-
-func createTopics(ctx context.Context, brokers []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for _, t := range []string{inputTopic, outputTopic} {
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, t)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating topic %s: %w", t, err)
-		}
-	}
-	return nil
 }
 
 const sampleText = `
