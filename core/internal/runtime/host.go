@@ -17,9 +17,8 @@ import (
 
 // taskHost implements task.Host for one task of the runtime.
 type taskHost struct {
-	r   *Runtime
-	ctx context.Context
-	ts  *taskState
+	r  *Runtime
+	ts *taskState
 }
 
 // Emit produces rec as part of the unit in ctx. Every emit happens within

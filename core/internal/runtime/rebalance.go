@@ -323,7 +323,7 @@ func (r *Runtime) newTask(ctx context.Context, st *graph.Subtopology, p int32, c
 		}
 		ts.trackers[topic] = tr
 	}
-	h := &taskHost{r: r, ctx: ctx, ts: ts}
+	h := &taskHost{r: r, ts: ts}
 	opts := task.Options{App: r.cfg.AppID}
 	if r.cfg.StateDir != "" {
 		opts.StoreDir = func(spec *store.Spec) (string, error) {
