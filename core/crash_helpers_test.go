@@ -18,13 +18,26 @@ func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(newClient(t, brokers)).ListEndOffsets(ctx, topic)
+	adm := kadm.NewClient(newClient(t, brokers))
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
 		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		t.Fatalf("start offsets of %s: %v", topic, err)
+	}
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			t.Fatalf("%s/%d starts at offset %d: the broker deleted records (time retention deletes records stamped more than 7 days ago)", topic, o.Partition, o.Offset)
+		}
+	})
 	remaining := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > 0 {
