@@ -46,6 +46,15 @@ trap 'rm -rf "$work"' EXIT
 skips="$work/skips"
 : >"$skips"
 
+# stage NAME prints a header and starts timing NAME; the summary lists how
+# long each stage took (CI has a time budget: keep the total under 25 min).
+timings=() stage_name="" stage_start=$SECONDS
+stage() {
+  [[ -z $stage_name ]] || timings+=("$(printf '%5ds  %s' $((SECONDS - stage_start)) "$stage_name")")
+  stage_name="$1" stage_start=$SECONDS
+  [[ -z $1 ]] || echo "=== $1"
+}
+
 # testreport turns go test -json into go test's usual output and collects
 # the skipped tests with their reasons (tools/testreport).
 report=""
@@ -72,14 +81,14 @@ modules=$(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
 # 0. The servers the add-on modules' tests run against (tools/services).
 for svc in tools/services/*.sh; do
   [[ -e $svc ]] || continue
-  echo "=== service $svc"
+  stage "service $svc"
   bash "$svc" || fail "installing the test service $svc"
 done
 export KSTREAMS_TEST_SERVICES=required
 
 # 1. Unit tests and the embedded-cluster (kfake) integration suite.
 for dir in $modules; do
-  echo "=== module $dir"
+  stage "module $dir"
   if ! (cd "$dir" && go vet ./... && run_tests "$dir" ${gotest[@]+"${gotest[@]}"} ./...); then
     fail "module $dir"
   fi
@@ -118,7 +127,7 @@ fuzz_target() {
 }
 
 if ((fuzz)); then
-  echo "=== fuzzing (${FUZZTIME:-6s} per target)"
+  stage "fuzzing (${FUZZTIME:-6s} per target)"
   for dir in $modules; do
     # "path/to/pkg_test.go:func FuzzName(" for every fuzz target of the module.
     while IFS=: read -r file target; do
@@ -137,7 +146,7 @@ fi
 if ((kafka)); then
   run_dir="$root/tools/kafka/run/test-$$"
   stop_broker() { tools/kafka/kafka.sh stop -d "$run_dir" || true; }
-  echo "=== real Apache Kafka: core integration suite"
+  stage "real Apache Kafka: core integration suite"
   if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
     trap 'stop_broker; rm -rf "$work"' EXIT
     echo "broker at $brokers (logs in $run_dir)"
@@ -172,7 +181,7 @@ fi
 # 4. The reliability suite: kill -9, broker bounces, scaling, lost state,
 # poison records, on clusters of its own.
 if [[ -n $chaos ]]; then
-  echo "=== chaos ($chaos)"
+  stage "chaos ($chaos)"
   if ! (cd tools && go run ./chaos -mode "$chaos"); then
     fail "chaos ($chaos)"
   fi
@@ -183,7 +192,7 @@ fi
 # 5. The kstreams vs Kafka Streams / parallel-consumer harness, quick sizes:
 # keeps it working; the figures are not checked (see docs/benchmarks/).
 if ((bench)); then
-  echo "=== benchmark harness (tools/bench/ks -quick)"
+  stage "benchmark harness (tools/bench/ks -quick)"
   if ! (cd tools && go run ./bench/ks -quick); then
     fail "tools/bench/ks -quick"
   fi
@@ -192,8 +201,11 @@ elif ((kafka)); then
 fi
 
 # Summary.
+stage ""
 echo
 echo "=== summary"
+echo "test.sh: time per stage (total ${SECONDS}s):"
+printf '  %s\n' "${timings[@]}"
 if ((${#notrun[@]})); then
   echo "test.sh: NOT RUN:"
   for n in "${notrun[@]}"; do
