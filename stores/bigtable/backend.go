@@ -56,24 +56,24 @@ type Backend struct {
 
 	mu        sync.RWMutex
 	epoch     int64
-	layers    []*layer // unflushed writes, newest first; never empty
-	view      readView // which cells are committed
-	seq       uint64   // the last flush version's sequence number
-	markedLow uint64   // lowest version marked pending since the last commit
-	offset    int64    // -1: none
-	cleanup   []cleanupRow
-	cleanupTS int64
-	cacheGen  uint64 // written with mu and cache.mu held
+	layers    []*layer         // unflushed writes, newest first; never empty
+	view      readView         // which cells are committed
+	seq       uint64           // the last flush version's sequence number
+	markedLow uint64           // lowest version marked pending since the last commit
+	offset    int64            // -1: none
+	obsolete  map[string]int64 // row → end of its cells made obsolete by a commit; flushMu
+	cacheGen  uint64           // written with mu and cache.mu held
 	closed    bool
 	fenced    error
 }
 
-// cleanupRow is a row the last committed flush wrote: its older cells, and
-// the row itself if the write was a deletion, are removed by the next flush.
-type cleanupRow struct {
-	row     string
-	deleted bool
-}
+// Obsolete cells. Each committed flush makes older cells of the rows it
+// wrote obsolete (and the rows it deleted, deletion included): they change
+// nothing readers see, and are removed later, by a Bigtable DeleteFromColumn
+// of the timestamps below the end kept in Backend.obsolete. A row written
+// again has the removal added to its new write, at no extra entry; the
+// others wait until more than a bound (100,000) rows are waiting, when a
+// flush removes all of them, or until Close.
 
 // readView says which cells count: those at a committed version that no
 // handover excluded.
@@ -179,18 +179,18 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 	if len(b.dataPrefix)+len(key) > maxRowKey {
 		return nil, false, nil // no such row can exist
 	}
-	ck := cacheKey{instance: b.id, row: b.rowKey(key)}
-	if v, ok, hit := b.cache.get(ck); hit {
+	if v, ok, hit := b.cache.get(b.id, key); hit {
 		return v, ok, nil
 	}
+	rowKey := b.rowKey(key)
 	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 	defer cancel()
-	row, err := b.tbl.ReadRow(ctx, ck.row)
+	row, err := b.tbl.ReadRow(ctx, rowKey)
 	if err != nil {
 		return nil, false, b.wrapCtx(fmt.Errorf("bigtable store %s: reading key %q: %w", b.name, key, err))
 	}
 	v, ok := b.resolve(view, row)
-	b.cache.fill(b, gen, ck, v, ok)
+	b.cache.fill(b, gen, rowKey[len(b.dataPrefix):], v, ok)
 	return v, ok, nil
 }
 
@@ -219,15 +219,15 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 		if len(b.dataPrefix)+len(keys[i]) > maxRowKey {
 			continue
 		}
-		ck := cacheKey{instance: b.id, row: b.rowKey(keys[i])}
-		if v, ok, hit := b.cache.get(ck); hit {
+		if v, ok, hit := b.cache.get(b.id, keys[i]); hit {
 			values[i], found[i] = v, ok
 			continue
 		}
-		if _, dup := wanted[ck.row]; !dup {
-			rows = append(rows, ck.row)
+		row := b.rowKey(keys[i])
+		if _, dup := wanted[row]; !dup {
+			rows = append(rows, row)
 		}
-		wanted[ck.row] = append(wanted[ck.row], i)
+		wanted[row] = append(wanted[row], i)
 	}
 	if len(rows) == 0 {
 		return values, found, nil
@@ -239,7 +239,7 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 		for _, i := range wanted[r.Key()] {
 			values[i], found[i] = v, ok
 		}
-		b.cache.fill(b, gen, cacheKey{instance: b.id, row: r.Key()}, v, ok)
+		b.cache.fill(b, gen, r.Key()[len(b.dataPrefix):], v, ok)
 		delete(wanted, r.Key())
 		return true
 	})
@@ -247,7 +247,7 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 		return nil, nil, b.wrapCtx(fmt.Errorf("bigtable store %s: reading %d keys: %w", b.name, len(rows), err))
 	}
 	for row := range wanted { // rows Bigtable does not have
-		b.cache.fill(b, gen, cacheKey{instance: b.id, row: row}, nil, false)
+		b.cache.fill(b, gen, row[len(b.dataPrefix):], nil, false)
 	}
 	return values, found, nil
 }
@@ -449,16 +449,16 @@ func (b *Backend) Close() error {
 		return store.ErrClosed
 	}
 	b.closed = true
-	cleanup, cleanupTS := b.cleanup, b.cleanupTS
-	b.cleanup = nil
+	obsolete := b.obsolete
+	b.obsolete = nil
 	b.mu.Unlock()
-	if len(cleanup) > 0 {
+	if len(obsolete) > 0 {
 		ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
-		rows, muts := make([]string, 0, len(cleanup)), make([]*bigtable.Mutation, 0, len(cleanup))
-		for _, c := range cleanup {
+		rows, muts := make([]string, 0, len(obsolete)), make([]*bigtable.Mutation, 0, len(obsolete))
+		for row, end := range obsolete {
 			m := bigtable.NewMutation()
-			b.addCleanup(m, c, cleanupTS)
-			rows, muts = append(rows, c.row), append(muts, m)
+			m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
+			rows, muts = append(rows, row), append(muts, m)
 		}
 		if err := applyBulk(ctx, b.tbl, rows, muts); err != nil && b.logger != nil {
 			b.logger.Warn("bigtable store: removing obsolete cells at close failed; they are removed when the rows are written again", "store", b.name, "err", err)

@@ -25,8 +25,8 @@ func (b *Backend) FlushAt(offset int64) error {
 }
 
 // testHook, when set by a test, runs after the named step of a flush
-// ("marked", "written"); an error it returns stops the flush there, as a
-// crash would.
+// ("marked", "written") and before its commit ("committing"); an error it
+// returns stops the flush there, as a crash would.
 var testHook func(b *Backend, step string) error
 
 func (b *Backend) flush(offset int64, setOffset bool) error {
@@ -38,13 +38,19 @@ func (b *Backend) flush(offset int64, setOffset bool) error {
 		return err
 	}
 	top := b.layers[0]
+	// Whether this flush writes rows is decided here, once: a flush of the
+	// offset alone leaves top in place, and writes made while it runs go
+	// to top without being part of it.
+	hasWrites := !top.empty()
 	offsetChanges := setOffset && offset != b.offset
-	if top.empty() && !offsetChanges {
+	if !hasWrites && !offsetChanges {
 		b.mu.Unlock()
 		return nil
 	}
-	f := flushState{top: top, offset: offset, setOffset: setOffset, cleanup: b.cleanup, cleanupTS: b.cleanupTS}
-	if !top.empty() {
+	// b.obsolete is read by this flush only: flushMu keeps other flushes
+	// and Close out, and only they change it.
+	f := flushState{top: top, hasWrites: hasWrites, offset: offset, setOffset: setOffset, obsolete: b.obsolete}
+	if hasWrites {
 		if b.seq >= maxSeq {
 			b.mu.Unlock()
 			return fmt.Errorf("bigtable store %s: flush: owner epoch %d used all its %d versions; reopen the store", b.name, b.epoch, maxSeq)
@@ -63,7 +69,7 @@ func (b *Backend) flush(offset int64, setOffset bool) error {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !top.empty() {
+	if hasWrites {
 		if err != nil {
 			b.layers = []*layer{mergeLayers(b.layers[0], top)}
 		} else {
@@ -79,38 +85,61 @@ func (b *Backend) flush(offset int64, setOffset bool) error {
 	if setOffset {
 		b.offset = offset
 	}
-	if top.empty() {
+	if !hasWrites {
 		return nil
 	}
 	b.markedLow = 0
 	b.view = readView{committed: f.version, excluded: b.view.excluded}
-	b.cleanup, b.cleanupTS = written, versionTimestamp(f.version)
-	// The cache learns the committed rows; reads that started before are
-	// not cached (cacheGen).
-	b.cache.mu.Lock()
-	b.cacheGen++
-	for _, p := range f.points {
-		b.cache.putLocked(cacheKey{instance: b.id, row: b.rowKey(p.key)}, p.value, !p.deleted)
+	if f.removedAll {
+		clear(b.obsolete)
+	}
+	ts := versionTimestamp(f.version)
+	for _, row := range written {
+		b.obsolete[row] = obsoleteEnd(ts, false)
 	}
 	for _, row := range f.rangeRows {
-		b.cache.putLocked(cacheKey{instance: b.id, row: row}, nil, false)
+		b.obsolete[row] = obsoleteEnd(ts, true)
+	}
+	// The cache learns the committed rows; reads that started before are
+	// not cached (cacheGen). Its keys share the row keys' bytes.
+	b.cache.mu.Lock()
+	b.cacheGen++
+	for i, p := range f.points {
+		if p.deleted {
+			b.obsolete[written[i]] = obsoleteEnd(ts, true)
+		}
+		b.cache.putLocked(b.id, written[i][len(b.dataPrefix):], p.value, !p.deleted)
+	}
+	for _, row := range f.rangeRows {
+		b.cache.putLocked(b.id, row[len(b.dataPrefix):], nil, false)
 	}
 	b.cache.mu.Unlock()
 	return nil
 }
 
+// obsoleteEnd returns the end (exclusive) of the cell timestamps of a row
+// that its commit at timestamp ts made obsolete: the older cells, and the
+// deletion itself if the commit deleted the row.
+func obsoleteEnd(ts int64, deleted bool) int64 {
+	if deleted {
+		return ts + 1000
+	}
+	return ts
+}
+
 // flushState is one flush attempt.
 type flushState struct {
 	top       *layer
+	hasWrites bool // top holds writes; if not, the flush writes the offset alone
 	version   uint64
 	markedLow uint64
 	offset    int64
 	setOffset bool
-	cleanup   []cleanupRow
-	cleanupTS int64
+	obsolete  map[string]int64 // the backend's; read only
 
-	points    []pointWrite // the top layer's point writes
-	rangeRows []string     // rows in its deleted ranges, without point writes
+	points     []pointWrite // the top layer's point writes
+	rangeRows  []string     // rows in its deleted ranges, without point writes
+	removedAll bool         // the flush removed the obsolete cells of every row in obsolete
 }
 
 // write runs the steps of a flush:
@@ -118,19 +147,22 @@ type flushState struct {
 //  1. mark: on the meta row, if the epoch is this owner's, record the
 //     lowest version written since the last commit (CheckAndMutateRow);
 //  2. list the rows in deleted ranges (one ReadRows, keys only);
-//  3. write every row at the flush's version (one ApplyBulk), together with
-//     the removal of the cells the previous commit made obsolete;
+//  3. write every row at the flush's version (one ApplyBulk), each together
+//     with the removal of the cells an earlier commit made obsolete in it
+//     (see obsolete), and, once more rows than a bound (100,000) wait for
+//     it, the removal of the obsolete cells of every other row;
 //  4. commit: on the meta row, if the epoch is this owner's, record the
 //     version as committed with the offset, and clear the mark
 //     (CheckAndMutateRow).
 //
-// Offset-only flushes run step 4 alone. It returns the rows written.
-func (b *Backend) write(f *flushState) ([]cleanupRow, error) {
+// Offset-only flushes run step 4 alone. It returns the row keys of
+// f.points, in order.
+func (b *Backend) write(f *flushState) ([]string, error) {
 	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 	defer cancel()
 	commit := bigtable.NewMutation()
-	var written []cleanupRow
-	if !f.top.empty() {
+	var written []string
+	if f.hasWrites {
 		mark := bigtable.NewMutation()
 		mark.Set(b.cfg.family, colPending, 0, be64(f.markedLow))
 		if err := b.ownerMutate(ctx, "marking the flush", mark); err != nil {
@@ -150,37 +182,51 @@ func (b *Backend) write(f *flushState) ([]cleanupRow, error) {
 			}
 			f.rangeRows = rows
 		}
-		muts := make(map[string]*bigtable.Mutation, len(f.points)+len(f.rangeRows)+len(f.cleanup))
-		var order []string
-		mut := func(row string) *bigtable.Mutation {
-			m, ok := muts[row]
-			if !ok {
-				m = bigtable.NewMutation()
-				muts[row] = m
-				order = append(order, row)
-			}
-			return m
+		removeAll := len(f.obsolete) > b.cfg.obsoleteRows
+		n := len(f.points) + len(f.rangeRows)
+		if removeAll {
+			n += len(f.obsolete)
 		}
-		for _, c := range f.cleanup {
-			b.addCleanup(mut(c.row), c, f.cleanupTS)
-		}
+		rows := make([]string, 0, n)
+		list := make([]*bigtable.Mutation, 0, n)
+		// One Mutation per row, its operations allocated together.
+		muts := make([]bigtable.Mutation, len(f.points)+len(f.rangeRows))
+		merged := 0 // rows of obsolete written again by this flush
 		ts := bigtable.Timestamp(versionTimestamp(f.version))
-		written = make([]cleanupRow, 0, len(f.points)+len(f.rangeRows))
-		for _, p := range f.points {
-			row := b.rowKey(p.key)
-			mut(row).Set(b.cfg.family, colData, ts, p.tagged) // immutable: the layer is no longer written
-			written = append(written, cleanupRow{row: row, deleted: p.deleted})
+		add := func(row string, cell []byte) {
+			m := &muts[len(list)]
+			if end, ok := f.obsolete[row]; ok {
+				m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
+				merged++
+			}
+			m.Set(b.cfg.family, colData, ts, cell)
+			rows, list = append(rows, row), append(list, m)
+		}
+		written = make([]string, len(f.points))
+		for i, p := range f.points {
+			written[i] = b.rowKey(p.key)
+			add(written[i], p.tagged) // immutable: the layer is no longer written
 		}
 		for _, row := range f.rangeRows {
-			mut(row).Set(b.cfg.family, colData, ts, []byte{tagDeleted})
-			written = append(written, cleanupRow{row: row, deleted: true})
+			add(row, []byte{tagDeleted})
 		}
-		list := make([]*bigtable.Mutation, len(order))
-		for i, row := range order {
-			list[i] = muts[row]
+		if removeAll && merged < len(f.obsolete) {
+			mine := make(map[string]struct{}, len(rows))
+			for _, row := range rows {
+				mine[row] = struct{}{}
+			}
+			for row, end := range f.obsolete {
+				if _, ok := mine[row]; ok {
+					continue
+				}
+				m := bigtable.NewMutation()
+				m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
+				rows, list = append(rows, row), append(list, m)
+			}
 		}
-		if err := applyBulk(ctx, b.tbl, order, list); err != nil {
-			return nil, fmt.Errorf("writing %d rows: %w", len(order), err)
+		f.removedAll = removeAll
+		if err := applyBulk(ctx, b.tbl, rows, list); err != nil {
+			return nil, fmt.Errorf("writing %d rows: %w", len(rows), err)
 		}
 		if testHook != nil {
 			if err := testHook(b, "written"); err != nil {
@@ -189,6 +235,11 @@ func (b *Backend) write(f *flushState) ([]cleanupRow, error) {
 		}
 		commit.Set(b.cfg.family, colCommitted, 0, be64(f.version))
 		commit.DeleteCellsInColumn(b.cfg.family, colPending)
+	}
+	if testHook != nil {
+		if err := testHook(b, "committing"); err != nil {
+			return nil, err
+		}
 	}
 	if f.setOffset {
 		if f.offset >= 0 {
@@ -201,18 +252,6 @@ func (b *Backend) write(f *flushState) ([]cleanupRow, error) {
 		return nil, err
 	}
 	return written, nil
-}
-
-// addCleanup adds to m the removal of the cells of c that the commit at
-// timestamp ts made obsolete: the older ones, and the deletion itself.
-// Removing them changes nothing readers see, so a stale owner doing it
-// harms no one; cells of later versions are kept.
-func (b *Backend) addCleanup(m *bigtable.Mutation, c cleanupRow, ts int64) {
-	end := ts
-	if c.deleted {
-		end += 1000
-	}
-	m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
 }
 
 // rowsIn returns the rows Bigtable holds in the deleted ranges, less those

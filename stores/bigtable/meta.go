@@ -43,6 +43,7 @@ func open(tbl *bigtable.Table, table string, cfg config, shared *cache, id uint6
 		logger:     bctx.Logger,
 		layers:     []*layer{newLayer()},
 		offset:     -1,
+		obsolete:   map[string]int64{},
 	}
 	b.base, b.cancel = context.WithCancel(context.Background())
 	if err := b.claim(); err != nil {

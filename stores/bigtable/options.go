@@ -10,11 +10,18 @@ type config struct {
 	cacheBytes int
 	timeout    time.Duration
 	maxBuffer  int
+	// obsoleteRows is how many rows may wait with obsolete cells before a
+	// flush removes them all (tests set 0: every flush removes them).
+	obsoleteRows int
 }
 
 func defaultConfig() config {
-	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second, maxBuffer: 32 << 20}
+	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second, maxBuffer: 32 << 20, obsoleteRows: defaultObsoleteRows}
 }
+
+// defaultObsoleteRows bounds the rows that wait with obsolete cells (about
+// 100 bytes of memory each) until a flush removes them.
+const defaultObsoleteRows = 100_000
 
 // DefaultFamily is the column family the store uses unless WithColumnFamily
 // names another.
