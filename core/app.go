@@ -29,6 +29,9 @@ type App struct {
 	cfg  runtime.Config
 	rt   *runtime.Runtime
 	ran  atomic.Bool // Run was called
+
+	observers      []*Observer            // WithObserver (see observe.go)
+	stateListeners []func(old, new State) // WithStateListener (see health.go)
 }
 
 // ErrRunOnce is returned by a second call of App.Run: an App runs once.
@@ -397,6 +400,7 @@ func NewApp(t *Topology, opts ...Option) (*App, error) {
 	}
 	// Fetched records get their exact timestamps, also past 2262.
 	a.cfg.KgoOpts = append([]kgo.Opt{kgo.WithHooks(exactTimestamps{})}, a.cfg.KgoOpts...)
+	a.applyObservers()
 	rt, err := runtime.New(a.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kstreams: NewApp: %w", err)
@@ -437,6 +441,11 @@ type AppStats struct {
 	Inline           int64 // records of the concurrent modes processed in offset-order segments because their work is cheap
 	InlineStalls     int64 // segments taken back from a stalled record and handed to the workers
 	Tasks            int   // tasks currently owned
+	Consumed         int64 // input records fetched and handed to their tasks
+	Produced         int64 // records the brokers acknowledged: outputs, changelog records and dead letters
+	InFlight         int64 // records dispatched in the concurrent modes and not yet committable (see WithMaxInFlight)
+	Units            int64 // units of work (a record, a batch, a poll's records of a partition) started and not complete
+	Paused           int64 // input partitions paused for backpressure
 }
 
 func appStats(s runtime.Stats) AppStats {
@@ -444,6 +453,7 @@ func appStats(s runtime.Stats) AppStats {
 		Processed: s.Processed, Skipped: s.Skipped, DeadLettered: s.DeadLettered, Commits: s.Commits,
 		Restored: s.Restored, SkippedCompleted: s.SkippedCompleted, MetadataDropped: s.MetadataDropped,
 		Inline: s.Inline, InlineStalls: s.InlineStalls, Tasks: s.Tasks,
+		Consumed: s.Consumed, Produced: s.Produced, InFlight: s.InFlight, Units: s.Units, Paused: s.Paused,
 	}
 }
 

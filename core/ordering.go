@@ -113,6 +113,9 @@ func retrying(ctx context.Context, r *graph.Retry, fn func() error) error {
 			return err
 		case <-time.After(wait):
 		}
+		if r.Retried != nil {
+			r.Retried()
+		}
 		if err = fn(); err == nil {
 			return nil
 		}

@@ -48,6 +48,8 @@ type Node struct {
 type Retry struct {
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
+	// Retried, if set, is called before each retry (see NodeObserver).
+	Retried func()
 }
 
 // Order is how a sub-topology's records may be processed concurrently.

@@ -111,6 +111,7 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		return nil
 	})
 	var commitErr error
+	defer r.observeCommit(time.Now(), &commitErr)
 	r.cl.CommitOffsetsSync(cctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			commitErr = err

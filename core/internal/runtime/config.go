@@ -66,6 +66,10 @@ type Config struct {
 	// offset-order segments when their key has nothing in flight (see
 	// dispatchPartition). 0 means the default, 10µs; negative turns it off.
 	InlineBelow time.Duration
+	// Observer receives the runtime's events (see observe.go); nil for none.
+	Observer *Observer
+	// OnState is called on every change of the application's state.
+	OnState func(old, new State)
 }
 
 // Stats are the runtime's counters.
@@ -80,8 +84,14 @@ type Stats struct {
 	Inline           int64 // records of the concurrent modes processed in offset-order segments because their work is cheap
 	InlineStalls     int64 // segments taken back from a stalled record and handed to the workers
 	Tasks            int   // tasks currently owned
+	Consumed         int64 // input records fetched and handed to their tasks
+	Produced         int64 // records written to Kafka: outputs, changelog records, dead letters
+	InFlight         int64 // records dispatched to the concurrent modes and not yet committable
+	Units            int64 // units of work started and not complete
+	Paused           int64 // input partitions paused for backpressure
 }
 
 type stats struct {
 	processed, skipped, deadLettered, commits, restored, skippedDone, metaDropped, inline, inlineStalls atomic.Int64
+	consumed, produced                                                                                  atomic.Int64 // see observe.go
 }

@@ -55,7 +55,7 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	ds := &durableStore{name: spec.Name(), b: b}
 	if !spec.Logged() {
 		h.ts.durable = append(h.ts.durable, ds)
-		return b, nil
+		return h.r.observeStore(spec.Name(), b), nil
 	}
 	if k, ok := b.(store.OffsetKeeper); ok {
 		ds.keeper = k
@@ -101,5 +101,5 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 			}
 		}
 	}
-	return cb, nil
+	return h.r.observeStore(spec.Name(), cb), nil
 }

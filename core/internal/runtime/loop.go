@@ -55,6 +55,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		pollCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
 		fetches := r.cl.PollRecords(pollCtx, r.cfg.MaxPollRecords)
 		cancel()
+		r.observeLoop()
 		if fetches.IsClientClosed() || r.killed.Load() {
 			r.cl.AllowRebalance() // a blocked rebalance would block leaving the group
 			return nil
@@ -159,6 +160,7 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 			r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.Topic: {p.Partition: {Epoch: -1, Offset: p.Records[0].Offset}}})
 			return
 		}
+		r.observeFetch(&p)
 		if ts.async {
 			r.dispatchPartition(ts, p)
 			return

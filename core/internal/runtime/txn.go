@@ -233,8 +233,10 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 		return nil
 	}
 	endCtx, cancel := context.WithTimeout(ctx, time.Duration(r.lease.span.Load())+5*time.Second)
+	endStart := time.Now()
 	committed, err := r.txn.End(endCtx, try)
 	cancel()
+	r.observeCommit(endStart, &err)
 	if fenced(err) {
 		return fmt.Errorf("kstreams: the instance's transactional producer was fenced (%w): its transaction outlived the transaction timeout (a network partition, say) or another instance uses its transactional id; the instance stops: restart it", err)
 	}
