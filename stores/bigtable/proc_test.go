@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/bigtable"
 	"cloud.google.com/go/bigtable/bttest"
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 // startEmulatorProcess runs the emulator in a child process (this test
 // binary), so that the benchmark's process spends its CPU on the store and
 // the client library only, as it would against a real Bigtable.
-func startEmulatorProcess(tb testing.TB) *emulator {
+func startEmulatorProcess(tb testing.TB, rtt time.Duration) *emulator {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveEnv+"=1")
@@ -61,7 +63,7 @@ func startEmulatorProcess(tb testing.TB) *emulator {
 	if err != nil {
 		tb.Fatalf("emulator process: %v", err)
 	}
-	e := &emulator{table: testTable, rpcs: new(atomic.Int64), addr: strings.TrimSpace(line)}
+	e := &emulator{table: testTable, rpcs: new(atomic.Int64), addr: strings.TrimSpace(line), rtt: rtt, proc: cmd.Process}
 	ctx := context.Background()
 	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, e.addr, nil, 0)))
 	if err != nil {
@@ -73,4 +75,27 @@ func startEmulatorProcess(tb testing.TB) *emulator {
 	}
 	e.client = e.newClient(tb)
 	return e
+}
+
+// serverCPU returns the CPU time (user and system) the emulator's child
+// process used so far, from /proc (zero where there is none).
+func (e *emulator) serverCPU() time.Duration {
+	if e.proc == nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", e.proc.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces, in parentheses):
+	// utime and stime are the 12th and 13th, in clock ticks (USER_HZ, 100
+	// on Linux).
+	rest := stat[strings.LastIndexByte(string(stat), ')')+2:]
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.ParseInt(f[11], 10, 64)
+	sys, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(user+sys) * 10 * time.Millisecond
 }

@@ -3,6 +3,7 @@ package bigtable
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ type emulator struct {
 	table  string
 	rpcs   *atomic.Int64
 	rtt    time.Duration // added to every call of the counted clients
+	proc   *os.Process   // the emulator's process, when it has its own
 }
 
 const testTable = "kstreams"
