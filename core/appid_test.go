@@ -16,10 +16,10 @@ import (
 // topic, instead of failing on a real cluster at start-up.
 func TestNewAppRefusesIDsKafkaRefuses(t *testing.T) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	counts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &idCounter{} },
-		kstreams.WithStores("counts"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &idCounter{store: counts} },
+		kstreams.WithStores(counts))
 	kstreams.Sink(counted, "out", "out", serde.String, serde.Bytes)
 	topo, err := b.Build()
 	if err != nil {

@@ -67,6 +67,9 @@ type nodeDef struct {
 	// instantiate creates the node for one task and returns its receiver
 	// (nil for sources). Children are instantiated before their parents.
 	instantiate func(in *instance) (any, error)
+	// storeSpecs are the specs of the stores attached with WithStores (the
+	// names are in Node.Stores).
+	storeSpecs []*store.Spec
 }
 
 func (b *Builder) errorf(format string, args ...any) {
@@ -134,25 +137,6 @@ func kindName(k graph.Kind) string {
 	return "unknown"
 }
 
-// AddStore declares stores; processors use them by name (WithStores).
-func AddStore(b *Builder, specs ...*store.Spec) {
-	for _, s := range specs {
-		if s == nil {
-			b.errorf("AddStore: nil store spec")
-			continue
-		}
-		if slices.ContainsFunc(b.stores, func(o *store.Spec) bool { return o.Name() == s.Name() }) {
-			b.errorf("store name %q is declared twice", s.Name())
-			continue
-		}
-		if s.Supplier() == nil {
-			b.errorf("store %q has no backend supplier", s.Name())
-			continue
-		}
-		b.stores = append(b.stores, s)
-	}
-}
-
 // Topology is a validated topology, ready to run with an App or the test
 // driver. It is immutable and may be run by several apps.
 type Topology struct {
@@ -173,9 +157,13 @@ func (b *Builder) Build() (*Topology, error) {
 	used := map[string]bool{}
 	topicOwner := map[string]string{}
 	for _, n := range b.nodes {
-		for _, s := range n.Stores {
-			if storeByName[s] == nil {
-				errs = append(errs, fmt.Errorf("processor %q uses store %q, which is not declared (kstreams.AddStore)", n.Name, s))
+		for _, spec := range n.storeSpecs {
+			s := spec.Name()
+			switch declared := storeByName[s]; {
+			case declared == nil:
+				errs = append(errs, fmt.Errorf("processor %q uses store %q, which is not declared in this topology (a handle of another Builder's AddStore)", n.Name, s))
+			case declared != spec:
+				errs = append(errs, fmt.Errorf("processor %q uses a store %q declared by another Builder; this topology declares its own store of that name", n.Name, s))
 			}
 			used[s] = true
 		}
@@ -361,7 +349,7 @@ func childReceivers[K, V any](in *instance, d *nodeDef) []namedReceiver[K, V] {
 	for _, c := range d.children {
 		// The typed API only lets a Node[K, V] be the parent of nodes that
 		// receive Record[K, V], so this assertion cannot fail.
-		out = append(out, namedReceiver[K, V]{name: c.Name, recv: observeNode(in, c, in.receivers[c.Name].(receiver[K, V]))})
+		out = append(out, namedReceiver[K, V]{name: c.Name, recv: in.receivers[c.Name].(receiver[K, V])})
 	}
 	return out
 }

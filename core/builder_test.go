@@ -37,8 +37,14 @@ func TestTypeMismatchDoesNotCompile(t *testing.T) {
 
 func TestBuildReportsEveryProblem(t *testing.T) {
 	b := kstreams.NewBuilder()
+	other := kstreams.NewBuilder()
+	missing := kstreams.AddStore(other, store.KeyValue("missing", serde.String, serde.String, memory.Supplier()))
 	kstreams.AddStore(b, store.KeyValue("unused", serde.String, serde.String, memory.Supplier()))
 	kstreams.AddStore(b, store.KeyValue("unused", serde.String, serde.String, memory.Supplier()))
+	kstreams.AddStore(b, store.KeyValue("nobackend", serde.String, serde.String, nil))
+	kstreams.AddStore(b, store.KeyValue("same", serde.String, serde.String, memory.Supplier()))
+	otherSame := kstreams.AddStore(other, store.KeyValue("same", serde.String, serde.String, memory.Supplier()))
+	var zero kstreams.Store[store.KeyValueStore[string, string]]
 	a := kstreams.Source(b, "a", []string{"t1"}, serde.String, serde.String)
 	kstreams.Source(b, "a", []string{"t2"}, serde.String, serde.String)
 	kstreams.Source(b, "c", []string{"t1"}, serde.String, serde.String)
@@ -48,7 +54,13 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	kstreams.Func(a, "p", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
 		return nil
 	},
-		kstreams.WithStores("missing"))
+		kstreams.WithStores(missing))
+	kstreams.Func(a, "z", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
+		return nil
+	}, kstreams.WithStores(zero))
+	kstreams.Func(a, "q", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
+		return nil
+	}, kstreams.WithStores(otherSame))
 	kstreams.Sink(a, "s", "", serde.String, serde.String)
 	a.Builder().AddError(errors.New("an add-on's own check failed"))
 	_, err := b.Build()
@@ -61,7 +73,10 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 		`topic "t1" is read by two sources, "a" and "c"`,
 		`empty name`,
 		`source "none" reads no topic`,
-		`uses store "missing", which is not declared`,
+		`uses store "missing", which is not declared in this topology`,
+		`store "nobackend" has no backend supplier`,
+		`processor "z": WithStores: a zero or nil store handle`,
+		`processor "q" uses a store "same" declared by another Builder`,
 		`store "unused" is declared but no processor uses it`,
 		`sink "s" has neither a topic nor a topic function`,
 		`an add-on's own check failed`,
@@ -74,15 +89,15 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 
 func TestSubtopologiesAndDescriptions(t *testing.T) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("shared", serde.String, serde.String, memory.Supplier()))
+	shared := kstreams.AddStore(b, store.KeyValue("shared", serde.String, serde.String, memory.Supplier()))
 	noop := func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
 		return nil
 	}
 	// orders and payments join through the shared store: one sub-topology.
 	orders := kstreams.Source(b, "orders", []string{"orders"}, serde.String, serde.String)
 	payments := kstreams.Source(b, "payments", []string{"payments"}, serde.String, serde.String)
-	kstreams.Func(orders, "o", noop, kstreams.WithStores("shared"))
-	kstreams.Func(payments, "p", noop, kstreams.WithStores("shared"))
+	kstreams.Func(orders, "o", noop, kstreams.WithStores(shared))
+	kstreams.Func(payments, "p", noop, kstreams.WithStores(shared))
 	// logs are independent.
 	logs := kstreams.Source(b, "logs", []string{"logs"}, serde.String, serde.String)
 	kstreams.Sink(logs, "archive", "archive", serde.String, serde.String)

@@ -32,7 +32,7 @@ func ExampleNewApp() {
 	defer c.Close()
 
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	wordCounts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	lines := kstreams.Source(b, "lines", []string{"text"}, serde.String, serde.String)
 	words := kstreams.FlatMap(lines, "split", func(r kstreams.Record[string, string]) ([]kstreams.Record[string, string], error) {
 		var out []kstreams.Record[string, string]
@@ -44,7 +44,7 @@ func ExampleNewApp() {
 	// Repartition by word, so that each word is counted in one place.
 	byWord := kstreams.Through(words, "by-word", "words", 2, serde.String, serde.String)
 	counts := kstreams.Func(byWord, "count", func(ctx context.Context, pc kstreams.ProcessorContext[string, int64], r kstreams.Record[string, string]) error {
-		st, err := kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+		st, err := wordCounts.Get(pc)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func ExampleNewApp() {
 			return err
 		}
 		return pc.Forward(ctx, kstreams.WithValue(r, n+1))
-	}, kstreams.WithStores("counts"))
+	}, kstreams.WithStores(wordCounts))
 	kstreams.Sink(counts, "out", "word-counts", serde.String, serde.Int64)
 	topo, err := b.Build()
 	if err != nil {

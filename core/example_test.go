@@ -13,13 +13,14 @@ import (
 
 // wordCounter counts words in a key-value store and forwards each new count.
 type wordCounter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, int64]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (w *wordCounter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
 	w.pc = pc
-	w.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	w.counts, err = w.store.Get(pc)
 	return err
 }
 
@@ -39,7 +40,7 @@ func (w *wordCounter) Close() error { return nil }
 // wordCountTopology splits lines into words and counts them.
 func wordCountTopology() (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	counts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	lines := kstreams.Source(b, "lines", []string{"text"}, serde.String, serde.String)
 	words := kstreams.FlatMap(lines, "split", func(r kstreams.Record[string, string]) ([]kstreams.Record[string, string], error) {
 		var out []kstreams.Record[string, string]
@@ -48,9 +49,9 @@ func wordCountTopology() (*kstreams.Topology, error) {
 		}
 		return out, nil
 	})
-	counts := kstreams.Process(words, "count", func() kstreams.Processor[string, string, string, int64] { return &wordCounter{} },
-		kstreams.WithStores("counts"))
-	kstreams.Sink(counts, "counts-out", "word-counts", serde.String, serde.Int64)
+	counted := kstreams.Process(words, "count", func() kstreams.Processor[string, string, string, int64] { return &wordCounter{store: counts} },
+		kstreams.WithStores(counts))
+	kstreams.Sink(counted, "counts-out", "word-counts", serde.String, serde.Int64)
 	return b.Build()
 }
 

@@ -58,11 +58,11 @@ func newBlocker() *blocker {
 func fencingTopology(t *testing.T, in, out, instance string, bl *blocker, delay time.Duration) *kstreams.Topology {
 	t.Helper()
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	counts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
 	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] {
-		return &fencedCounter{instance: instance, bl: bl, delay: delay}
-	}, kstreams.WithStores("counts"), kstreams.WithOrdering(kstreams.KeyOrder))
+		return &fencedCounter{store: counts, instance: instance, bl: bl, delay: delay}
+	}, kstreams.WithStores(counts), kstreams.WithOrdering(kstreams.KeyOrder))
 	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
 	topo, err := b.Build()
 	if err != nil {
@@ -72,6 +72,7 @@ func fencingTopology(t *testing.T, in, out, instance string, bl *blocker, delay 
 }
 
 type fencedCounter struct {
+	store    kstreams.Store[store.KeyValueStore[string, int64]]
 	instance string
 	inc      int64
 	bl       *blocker
@@ -83,7 +84,7 @@ type fencedCounter struct {
 func (c *fencedCounter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
 	c.pc = pc
 	c.inc = incarnations.Add(1)
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

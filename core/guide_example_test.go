@@ -100,6 +100,10 @@ func Example_guideRun() {
 // not in a Go map, so that they survive a crash and a move of the task
 // to another instance.
 type balances struct {
+	// The stores' handles, from AddStore.
+	totalsStore  kstreams.Store[store.KeyValueStore[string, int64]]
+	changedStore kstreams.Store[store.KeyValueStore[string, bool]]
+
 	pc      kstreams.ProcessorContext[string, int64]
 	totals  store.KeyValueStore[string, int64]
 	changed store.KeyValueStore[string, bool]
@@ -108,10 +112,10 @@ type balances struct {
 func (p *balances) Init(pc kstreams.ProcessorContext[string, int64]) error {
 	p.pc = pc
 	var err error
-	if p.totals, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "balances"); err != nil {
+	if p.totals, err = p.totalsStore.Get(pc); err != nil {
 		return err
 	}
-	if p.changed, err = kstreams.GetStore[store.KeyValueStore[string, bool]](pc, "balances-changed"); err != nil {
+	if p.changed, err = p.changedStore.Get(pc); err != nil {
 		return err
 	}
 	_, err = pc.Schedule(kstreams.WallClockTime, time.Minute, p.emit)
@@ -159,15 +163,13 @@ func (p *balances) Close() error { return nil }
 // and writes balances to "balances".
 func balancesTopology() (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b,
-		store.KeyValue("balances", serde.String, serde.Int64, memory.Supplier()),
-		store.KeyValue("balances-changed", serde.String, serde.Bool, memory.Supplier()),
-	)
+	totals := kstreams.AddStore(b, store.KeyValue("balances", serde.String, serde.Int64, memory.Supplier()))
+	changed := kstreams.AddStore(b, store.KeyValue("balances-changed", serde.String, serde.Bool, memory.Supplier()))
 	transfers := kstreams.Source(b, "transfers", []string{"transfers"}, serde.String, serde.Int64)
-	totals := kstreams.Process(transfers, "balance", func() kstreams.Processor[string, int64, string, int64] {
-		return &balances{}
-	}, kstreams.WithStores("balances", "balances-changed"))
-	kstreams.Sink(totals, "out", "balances", serde.String, serde.Int64)
+	balanced := kstreams.Process(transfers, "balance", func() kstreams.Processor[string, int64, string, int64] {
+		return &balances{totalsStore: totals, changedStore: changed}
+	}, kstreams.WithStores(totals, changed))
+	kstreams.Sink(balanced, "out", "balances", serde.String, serde.Int64)
 	return b.Build()
 }
 
@@ -465,7 +467,6 @@ func Example_guideTumbling() {
 	clicks := kstreams.Source(b, "clicks", []string{"clicks"}, serde.String, serde.String)
 	hourly := window.NewStore("hourly-clicks", window.Tumbling(time.Hour).Grace(5*time.Minute),
 		serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, hourly.Specs()...)
 	counts := window.Count(clicks, "count-hourly", hourly, window.EmitFinal())
 	kstreams.Sink(counts, "out", "clicks-hourly", window.KeySerde(serde.String), serde.Int64)
 	topo, err := b.Build()
@@ -558,7 +559,6 @@ func Example_guideSessions() {
 	clicks := kstreams.Source(b, "clicks", []string{"clicks"}, serde.String, serde.String)
 	sessions := window.NewSessionStore("click-sessions", window.Session(30*time.Minute),
 		serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, sessions.Specs()...)
 	counts := window.CountSessions(clicks, "count-sessions", sessions, window.EmitFinal())
 	kstreams.Sink(counts, "out", "click-sessions", window.KeySerde(serde.String), serde.Int64)
 	topo, err := b.Build()

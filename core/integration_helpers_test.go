@@ -189,10 +189,10 @@ func countingTopology(t testing.TB, in, out string, supplier store.Supplier) *ks
 // countingTopologyOpts is countingTopology with options for store "counts".
 func countingTopologyOpts(t testing.TB, in, out string, supplier store.Supplier, opts ...store.SpecOption) *kstreams.Topology {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier, opts...))
+	counts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier, opts...))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &idCounter{} },
-		kstreams.WithStores("counts"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &idCounter{store: counts} },
+		kstreams.WithStores(counts))
 	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
 	topo, err := b.Build()
 	if err != nil {
@@ -202,13 +202,14 @@ func countingTopologyOpts(t testing.TB, in, out string, supplier store.Supplier,
 }
 
 type idCounter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, []byte]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (c *idCounter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

@@ -2,10 +2,12 @@ package kstreams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
 	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store"
 )
 
 // ProcessOption configures a processor node: pass it to Process, Func or
@@ -14,8 +16,9 @@ import (
 // (WithBatching for a processor that is not a batch processor, say) is a
 // Build error naming the node and the option.
 type ProcessOption struct {
-	name  string // the function that made it, for errors
-	apply func(*graph.Node) error
+	name   string // the function that made it, for errors
+	apply  func(*graph.Node) error
+	stores []*store.Spec // WithStores: the attached specs, checked at Build
 }
 
 func processOption(name string, apply func(*graph.Node) error) ProcessOption {
@@ -32,19 +35,37 @@ func (b *Builder) applyOptions(d *nodeDef, opts []ProcessOption) {
 		}
 		if err := o.apply(&d.Node); err != nil {
 			b.errorf("processor %q: %s: %v", d.Name, o.name, err)
+			continue
 		}
+		d.storeSpecs = append(d.storeSpecs, o.stores...)
 	}
 }
 
-// WithStores attaches the named stores to the processor; it may then get
-// them from its ProcessorContext (see GetStore). Processors sharing a store
-// belong to the same sub-topology, so their source topics must be
-// co-partitioned.
-func WithStores(names ...string) ProcessOption {
-	return processOption("WithStores", func(n *graph.Node) error {
+// WithStores attaches stores declared with AddStore to the processor; it
+// gets them in Init with Store.Get. Processors sharing a store belong to the
+// same sub-topology, so their source topics must be co-partitioned.
+func WithStores(stores ...AnyStore) ProcessOption {
+	o := processOption("WithStores", nil)
+	var names []string
+	for _, s := range stores {
+		var spec *store.Spec
+		if s != nil {
+			spec = s.storeSpec()
+		}
+		if spec == nil {
+			o.apply = func(*graph.Node) error {
+				return errors.New("a zero or nil store handle (declare stores with kstreams.AddStore; a window store is declared by the aggregation that uses it, so attach its Handle after adding the aggregation)")
+			}
+			return o
+		}
+		o.stores = append(o.stores, spec)
+		names = append(names, spec.Name())
+	}
+	o.apply = func(n *graph.Node) error {
 		n.Stores = append(n.Stores, names...)
 		return nil
-	})
+	}
+	return o
 }
 
 // Process adds a processor node reading parent's output. newProcessor is

@@ -83,12 +83,12 @@ func TestProcessOptionsThatDoNotApplyFailBuild(t *testing.T) {
 // applies builds.
 func TestProcessOptionsThatApplyBuild(t *testing.T) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("s", serde.String, serde.String, memory.Supplier()))
+	s := kstreams.AddStore(b, store.KeyValue("s", serde.String, serde.String, memory.Supplier()))
 	src := kstreams.Source(b, "src", []string{"in"}, serde.String, serde.String)
 	batched := kstreams.ProcessBatch(src, "batch", newForwardBatch,
 		kstreams.WithBatching(10, time.Millisecond), kstreams.WithOrdering(kstreams.KeyOrder),
 		kstreams.WithRetry(kstreams.Retry{Attempts: 2, Backoff: time.Millisecond}))
-	kstreams.Func(batched, "p", pass, kstreams.WithStores("s"), kstreams.WithOrdering(kstreams.KeyOrder))
+	kstreams.Func(batched, "p", pass, kstreams.WithStores(s), kstreams.WithOrdering(kstreams.KeyOrder))
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)

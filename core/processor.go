@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"slices"
 	"time"
 
@@ -45,8 +44,9 @@ type ProcessorContext[K, V any] interface {
 	Node() string
 	// Logger returns the application's logger, annotated with the task.
 	Logger() *slog.Logger
-	// Store returns the store named name, which must be attached to this
-	// processor. Use GetStore for a typed result.
+	// Store returns the store named name, untyped; it must be attached to
+	// this processor. The typed way is the handle AddStore returned:
+	// handle.Get(pc).
 	Store(name string) (any, error)
 }
 
@@ -88,22 +88,6 @@ type TaskID struct {
 }
 
 func (id TaskID) String() string { return fmt.Sprintf("%d_%d", id.Subtopology, id.Partition) }
-
-// GetStore returns the store named name as type S, for example
-// store.KeyValueStore[string, int64]. It fails if no such store is attached
-// to the processor or if the store is not an S. Call it from Init.
-func GetStore[S any, K, V any](pc ProcessorContext[K, V], name string) (S, error) {
-	var zero S
-	st, err := pc.Store(name)
-	if err != nil {
-		return zero, err
-	}
-	s, ok := st.(S)
-	if !ok {
-		return zero, fmt.Errorf("processor %s: store %q is a %T, not a %v", pc.Node(), name, st, reflect.TypeFor[S]())
-	}
-	return s, nil
-}
 
 // child is a typed receiver of records: a processor or sink node instance.
 type receiver[K, V any] interface {

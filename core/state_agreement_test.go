@@ -23,10 +23,10 @@ import (
 func blobTopology(t *testing.T, in, out string, supplier store.Supplier, opts ...kstreams.ProcessOption) *kstreams.Topology {
 	t.Helper()
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("blobs", serde.String, serde.String, supplier))
+	blobs := kstreams.AddStore(b, store.KeyValue("blobs", serde.String, serde.String, supplier))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
-	stored := kstreams.Process(src, "store", func() kstreams.Processor[string, string, string, string] { return &blobWriter{} },
-		append([]kstreams.ProcessOption{kstreams.WithStores("blobs")}, opts...)...)
+	stored := kstreams.Process(src, "store", func() kstreams.Processor[string, string, string, string] { return &blobWriter{store: blobs} },
+		append([]kstreams.ProcessOption{kstreams.WithStores(blobs)}, opts...)...)
 	kstreams.Sink(stored, "out", out, serde.String, serde.String)
 	topo, err := b.Build()
 	if err != nil {
@@ -36,13 +36,14 @@ func blobTopology(t *testing.T, in, out string, supplier store.Supplier, opts ..
 }
 
 type blobWriter struct {
+	store kstreams.Store[store.KeyValueStore[string, string]]
 	pc    kstreams.ProcessorContext[string, string]
 	blobs store.KeyValueStore[string, string]
 }
 
 func (w *blobWriter) Init(pc kstreams.ProcessorContext[string, string]) (err error) {
 	w.pc = pc
-	w.blobs, err = kstreams.GetStore[store.KeyValueStore[string, string]](pc, "blobs")
+	w.blobs, err = w.store.Get(pc)
 	return err
 }
 

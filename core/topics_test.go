@@ -36,14 +36,14 @@ func TestStartChecksEveryTopicBeforeCreatingAny(t *testing.T) {
 			in, out, rep, dlq, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "rep"), uniqueName(t, "dlq"), uniqueName(t, "app")
 			tc.prep(t, brokers, in, out, appID)
 			b := kstreams.NewBuilder()
-			kstreams.AddStore(b, store.KeyValue("a", serde.String, serde.String, memory.Supplier()))
-			kstreams.AddStore(b, store.KeyValue("b", serde.String, serde.String, memory.Supplier()))
+			a := kstreams.AddStore(b, store.KeyValue("a", serde.String, serde.String, memory.Supplier()))
+			bStore := kstreams.AddStore(b, store.KeyValue("b", serde.String, serde.String, memory.Supplier()))
 			pass := func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
 				return pc.Forward(ctx, r)
 			}
 			src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
-			first := kstreams.Func(src, "first", pass, kstreams.WithStores("a"))
-			second := kstreams.Func(kstreams.Through(first, "rep", rep, 2, serde.String, serde.String), "second", pass, kstreams.WithStores("b"))
+			first := kstreams.Func(src, "first", pass, kstreams.WithStores(a))
+			second := kstreams.Func(kstreams.Through(first, "rep", rep, 2, serde.String, serde.String), "second", pass, kstreams.WithStores(bStore))
 			kstreams.Sink(second, "out", out, serde.String, serde.String)
 			topo, err := b.Build()
 			if err != nil {

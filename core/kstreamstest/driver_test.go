@@ -252,9 +252,9 @@ func TestWallClockPunctuatorAndCancel(t *testing.T) {
 
 func TestStoreScanOrderNegativeIntegers(t *testing.T) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("byNumber", serde.Int64, serde.String, memory.Supplier()))
+	byNumber := kstreams.AddStore(b, store.KeyValue("byNumber", serde.Int64, serde.String, memory.Supplier()))
 	src := kstreams.Source(b, "src", []string{"in"}, serde.Int64, serde.String)
-	kstreams.Process(src, "save", func() kstreams.Processor[int64, string, int64, string] { return &saver{} }, kstreams.WithStores("byNumber"))
+	kstreams.Process(src, "save", func() kstreams.Processor[int64, string, int64, string] { return &saver{store: byNumber} }, kstreams.WithStores(byNumber))
 	d := newDriver(t, mustBuild(t, b))
 	in := kstreamstest.Input(d, "in", serde.Int64, serde.String)
 	nums := []int64{10, -3, 0, -1000, 7, -1, 1 << 50, -(1 << 50)}
@@ -291,9 +291,9 @@ func TestStoreScanOrderNegativeIntegers(t *testing.T) {
 
 	// Prefix scans on string keys.
 	b2 := kstreams.NewBuilder()
-	kstreams.AddStore(b2, store.KeyValue("byName", serde.String, serde.String, memory.Supplier()))
+	byName := kstreams.AddStore(b2, store.KeyValue("byName", serde.String, serde.String, memory.Supplier()))
 	src2 := kstreams.Source(b2, "src", []string{"in"}, serde.String, serde.String)
-	kstreams.Process(src2, "save", func() kstreams.Processor[string, string, string, string] { return &stringSaver{} }, kstreams.WithStores("byName"))
+	kstreams.Process(src2, "save", func() kstreams.Processor[string, string, string, string] { return &stringSaver{store: byName} }, kstreams.WithStores(byName))
 	d2 := newDriver(t, mustBuild(t, b2))
 	in2 := kstreamstest.Input(d2, "in", serde.String, serde.String)
 	for _, k := range []string{"user/9", "item/1", "user/10", "user", "user/1", "userz"} {
@@ -318,11 +318,12 @@ func TestStoreScanOrderNegativeIntegers(t *testing.T) {
 }
 
 type saver struct {
-	st store.KeyValueStore[int64, string]
+	store kstreams.Store[store.KeyValueStore[int64, string]]
+	st    store.KeyValueStore[int64, string]
 }
 
 func (p *saver) Init(pc kstreams.ProcessorContext[int64, string]) (err error) {
-	p.st, err = kstreams.GetStore[store.KeyValueStore[int64, string]](pc, "byNumber")
+	p.st, err = p.store.Get(pc)
 	return err
 }
 func (p *saver) Close() error { return nil }
@@ -331,11 +332,12 @@ func (p *saver) Process(_ context.Context, r kstreams.Record[int64, string]) err
 }
 
 type stringSaver struct {
-	st store.KeyValueStore[string, string]
+	store kstreams.Store[store.KeyValueStore[string, string]]
+	st    store.KeyValueStore[string, string]
 }
 
 func (p *stringSaver) Init(pc kstreams.ProcessorContext[string, string]) (err error) {
-	p.st, err = kstreams.GetStore[store.KeyValueStore[string, string]](pc, "byName")
+	p.st, err = p.store.Get(pc)
 	return err
 }
 func (p *stringSaver) Close() error { return nil }
@@ -343,32 +345,17 @@ func (p *stringSaver) Process(_ context.Context, r kstreams.Record[string, strin
 	return p.st.Put(r.Key, r.Value)
 }
 
+// A processor can get only the stores attached to it: a handle of a store
+// attached to another processor fails its Init, naming the store.
 func TestStoreAccessCheckedAtInit(t *testing.T) {
-	newTopo := func(attach string, spec *store.Spec) (*kstreams.Topology, error) {
-		b := kstreams.NewBuilder()
-		kstreams.AddStore(b, spec)
-		src := kstreams.Source(b, "src", []string{"in"}, serde.Int64, serde.String)
-		kstreams.Process(src, "save", func() kstreams.Processor[int64, string, int64, string] { return &saver{} }, kstreams.WithStores(attach))
-		return b.Build()
-	}
-	// Wrong type: the store holds string keys, the processor wants int64.
-	topo, err := newTopo("byNumber", store.KeyValue("byNumber", serde.String, serde.String, memory.Supplier()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := newDriver(t, topo)
-	err = kstreamstest.Input(d, "in", serde.Int64, serde.String).Pipe(1, "x")
-	if err == nil || !strings.Contains(err.Error(), "init") || !strings.Contains(err.Error(), "not a store.KeyValueStore[int64,string]") {
-		t.Fatalf("wrong store type: err = %v", err)
-	}
-	// Wrong name: the processor's store is not attached to it.
-	topo, err = newTopo("other", store.KeyValue("other", serde.Int64, serde.String, memory.Supplier()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d = newDriver(t, topo)
-	err = kstreamstest.Input(d, "in", serde.Int64, serde.String).Pipe(1, "x")
-	if err == nil || !strings.Contains(err.Error(), `store "byNumber" is not attached`) {
+	b := kstreams.NewBuilder()
+	byNumber := kstreams.AddStore(b, store.KeyValue("byNumber", serde.Int64, serde.String, memory.Supplier()))
+	src := kstreams.Source(b, "src", []string{"in"}, serde.Int64, serde.String)
+	kstreams.Process(src, "owner", func() kstreams.Processor[int64, string, int64, string] { return &saver{store: byNumber} }, kstreams.WithStores(byNumber))
+	kstreams.Process(src, "save", func() kstreams.Processor[int64, string, int64, string] { return &saver{store: byNumber} })
+	d := newDriver(t, mustBuild(t, b))
+	err := kstreamstest.Input(d, "in", serde.Int64, serde.String).Pipe(1, "x")
+	if err == nil || !strings.Contains(err.Error(), "init") || !strings.Contains(err.Error(), `processor save: store "byNumber" is not attached`) {
 		t.Fatalf("unattached store: err = %v", err)
 	}
 }
@@ -446,14 +433,16 @@ func TestProcessorErrorNamesRecord(t *testing.T) {
 
 func TestThroughTopicFeedsNextSubtopology(t *testing.T) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
+	pageCounts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "src", []string{"clicks"}, serde.String, serde.String)
 	byPage := kstreams.Map(src, "rekey", func(r kstreams.Record[string, string]) (kstreams.Record[string, string], error) {
 		return kstreams.WithKeyValue(r, r.Value, r.Key), nil
 	})
 	kstreams.Sink(byPage, "repartition", "clicks-by-page", serde.String, serde.String)
 	src2 := kstreams.Source(b, "by-page", []string{"clicks-by-page"}, serde.String, serde.String)
-	counts := kstreams.Process(src2, "count", newCounter, kstreams.WithStores("counts"))
+	counts := kstreams.Process(src2, "count", func() kstreams.Processor[string, string, string, int64] {
+		return &counter{store: pageCounts}
+	}, kstreams.WithStores(pageCounts))
 	kstreams.Sink(counts, "out", "page-counts", serde.String, serde.Int64)
 	topo := mustBuild(t, b)
 	if !strings.Contains(topo.String(), "Sub-topology 1 (co-partitioned: clicks-by-page)") {
@@ -480,15 +469,14 @@ func TestThroughTopicFeedsNextSubtopology(t *testing.T) {
 }
 
 type counter struct {
-	pc kstreams.ProcessorContext[string, int64]
-	st store.KeyValueStore[string, int64]
+	store kstreams.Store[store.KeyValueStore[string, int64]]
+	pc    kstreams.ProcessorContext[string, int64]
+	st    store.KeyValueStore[string, int64]
 }
-
-func newCounter() kstreams.Processor[string, string, string, int64] { return &counter{} }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
 	c.pc = pc
-	c.st, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.st, err = c.store.Get(pc)
 	return err
 }
 func (c *counter) Close() error { return nil }

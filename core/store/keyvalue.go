@@ -38,7 +38,7 @@ type KV[K, V any] struct {
 
 // KeyValue declares a key-value store named name, with keys and values
 // encoded by the given serdes and kept in the backends supplier opens.
-func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) *Spec {
+func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) TypedSpec[KeyValueStore[K, V]] {
 	s := &Spec{name: name, kind: KindKeyValue, supplier: supplier, logged: true}
 	s.open = func(b Backend, topic string) any {
 		return NewKeyValueStore(name, topic, b, keys, values)
@@ -46,7 +46,7 @@ func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V],
 	for _, o := range opts {
 		o(s)
 	}
-	return s
+	return TypedSpec[KeyValueStore[K, V]]{s}
 }
 
 // NewKeyValueStore returns a typed view of b, encoding keys and values with

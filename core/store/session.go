@@ -44,7 +44,7 @@ type SessionStore[K, V any] interface {
 // grace period). For the runtime a session store is a window store: its Kind
 // is KindWindow, so its changelog is compacted and also expires by
 // retention. WithSegmentInterval applies.
-func Sessions[K, V any](name string, retention time.Duration, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) *Spec {
+func Sessions[K, V any](name string, retention time.Duration, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) TypedSpec[SessionStore[K, V]] {
 	s := &Spec{name: name, kind: KindWindow, supplier: supplier, logged: true, retention: retention}
 	for _, o := range opts {
 		o(s)
@@ -52,7 +52,7 @@ func Sessions[K, V any](name string, retention time.Duration, keys serde.Serde[K
 	s.open = func(b Backend, topic string) any {
 		return NewSessionStore(name, topic, b, retention, s.segment, keys, values)
 	}
-	return s
+	return TypedSpec[SessionStore[K, V]]{s}
 }
 
 // NewSessionStore returns a typed session store over b; segment is the

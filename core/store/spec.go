@@ -51,8 +51,9 @@ func (k Kind) String() string {
 }
 
 // Spec declares a store of a topology: its name, the backend that holds it,
-// whether it is changelogged, and the typed view processors get. Build one
-// with KeyValue or Windows and add it to a topology with kstreams.AddStore.
+// whether it is changelogged, and the typed view processors get. KeyValue,
+// Windows and Sessions build one, wrapped in a TypedSpec that records the
+// typed view; add it to a topology with kstreams.AddStore.
 type Spec struct {
 	name      string
 	kind      Kind
@@ -86,6 +87,14 @@ func (s *Spec) Retention() (d time.Duration, ok bool) {
 // topic is the name serializers see: the changelog topic, or the store name
 // when the store is not logged.
 func (s *Spec) Open(b Backend, topic string) any { return s.open(b, topic) }
+
+// TypedSpec is a Spec whose processors get an S: a KeyValueStore,
+// WindowStore or SessionStore of the spec's key and value types. KeyValue,
+// Windows and Sessions return one; kstreams.AddStore turns it into a typed
+// handle that attaches the store to processors and gets it in their Init.
+type TypedSpec[S any] struct {
+	*Spec
+}
 
 // SpecOption configures a Spec.
 type SpecOption func(*Spec)

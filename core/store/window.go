@@ -60,7 +60,7 @@ func WithSegmentInterval(d time.Duration) SpecOption {
 
 // Windows declares a window store named name keeping windows for retention
 // (which must cover the window size plus the grace period).
-func Windows[K, V any](name string, retention time.Duration, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) *Spec {
+func Windows[K, V any](name string, retention time.Duration, keys serde.Serde[K], values serde.Serde[V], supplier Supplier, opts ...SpecOption) TypedSpec[WindowStore[K, V]] {
 	s := &Spec{name: name, kind: KindWindow, supplier: supplier, logged: true, retention: retention}
 	for _, o := range opts {
 		o(s)
@@ -68,7 +68,7 @@ func Windows[K, V any](name string, retention time.Duration, keys serde.Serde[K]
 	s.open = func(b Backend, topic string) any {
 		return NewWindowStore(name, topic, b, retention, s.segment, keys, values)
 	}
-	return s
+	return TypedSpec[WindowStore[K, V]]{s}
 }
 
 // NewWindowStore returns a typed window store over b; segment is the

@@ -122,7 +122,11 @@ func Aggregate[K, V, A, VOut any](parent kstreams.Node[K, V], name string, st *S
 		a.err = fmt.Errorf("window aggregation %s: nil store", name)
 	} else {
 		a.err = st.err
-		a.store, a.pendingStore, a.keys, a.defn = st.name, PendingStoreName(st.name), st.keys, st.windows
+		a.keys, a.defn = st.keys, st.windows
+		if b := parent.Builder(); b != nil {
+			a.windowsStore, a.pendingStore = st.declare(b)
+			a.stores = []kstreams.ProcessOption{kstreams.WithStores(a.windowsStore, a.pendingStore)}
+		}
 	}
 	return build(parent, a, opts)
 }
@@ -144,7 +148,11 @@ func AggregateSessions[K, V, A, VOut any](parent kstreams.Node[K, V], name strin
 		a.err = fmt.Errorf("session aggregation %s: nil store", name)
 	} else {
 		a.err = st.err
-		a.store, a.pendingStore, a.keys, a.sessions = st.name, PendingStoreName(st.name), st.keys, st.windows
+		a.keys, a.sessions = st.keys, st.windows
+		if b := parent.Builder(); b != nil {
+			a.sessionStore, a.pendingStore = st.declare(b)
+			a.stores = []kstreams.ProcessOption{kstreams.WithStores(a.sessionStore, a.pendingStore)}
+		}
 	}
 	if a.err == nil && merge == nil {
 		a.err = fmt.Errorf("session aggregation %s: nil merge function", name)
@@ -179,8 +187,10 @@ type spec[K, V, A, VOut any] struct {
 	session      bool
 	defn         Windows
 	sessions     SessionWindows
-	store        string
-	pendingStore string
+	windowsStore kstreams.Store[store.WindowStore[K, Stamped[A]]]  // all but sessions
+	sessionStore kstreams.Store[store.SessionStore[K, Stamped[A]]] // sessions
+	pendingStore kstreams.Store[store.KeyValueStore[pending[K], []byte]]
+	stores       []kstreams.ProcessOption // attaches the stores, if declared
 	keys         serde.Serde[K]
 	cfg          config
 	err          error
@@ -196,20 +206,25 @@ func build[K, V, A, VOut any](parent kstreams.Node[K, V], a *spec[K, V, A, VOut]
 			a.err = fmt.Errorf("window aggregation %s: nil init, add or result function", a.name)
 		}
 	}
-	stores := kstreams.WithStores(a.store, a.pendingStore)
+	wire, ok := a.cfg.lateWire.(lateWire[K, V])
+	if a.cfg.lateWire != nil && !ok && a.err == nil {
+		a.err = fmt.Errorf("window aggregation %s: the LateRecords/LateToTopic option is for other key or value types than the input's", a.name)
+	}
+	if b := parent.Builder(); b != nil && a.err != nil {
+		// Reported at Build; the processor reports it again at Init in
+		// case the topology is built anyway (it cannot be).
+		b.AddError(a.err)
+	}
+	stores := a.stores
 	if a.cfg.lateWire == nil {
 		return kstreams.Process(parent, a.name, func() kstreams.Processor[K, V, Key[K], VOut] {
 			return &directProc[K, V, A, VOut]{p: newProc(a)}
-		}, stores)
-	}
-	wire, ok := a.cfg.lateWire.(lateWire[K, V])
-	if !ok && a.err == nil {
-		a.err = fmt.Errorf("window aggregation %s: the LateRecords/LateToTopic option is for other key or value types than the input's", a.name)
+		}, stores...)
 	}
 	resultsName, lateName := a.name+"-results", a.name+"-late"
 	node := kstreams.Process(parent, a.name, func() kstreams.Processor[K, V, struct{}, split[K, V, VOut]] {
 		return &splitProc[K, V, A, VOut]{p: newProc(a), results: resultsName, late: lateName}
-	}, stores)
+	}, stores...)
 	results := kstreams.Func(node, resultsName, func(ctx context.Context, pc kstreams.ProcessorContext[Key[K], VOut], r kstreams.Record[struct{}, split[K, V, VOut]]) error {
 		return pc.Forward(ctx, r.Value.result)
 	})
@@ -312,43 +327,30 @@ func newProc[K, V, A, VOut any](s *spec[K, V, A, VOut]) *proc[K, V, A, VOut] {
 	return &proc[K, V, A, VOut]{spec: s, observed: math.MinInt64}
 }
 
+// storeName returns the name of the aggregation's window or session store.
+func (p *proc[K, V, A, VOut]) storeName() string {
+	if p.session {
+		return p.sessionStore.Name()
+	}
+	return p.windowsStore.Name()
+}
+
 func (p *proc[K, V, A, VOut]) initStores(h host) error {
 	if p.err != nil {
 		return p.err
 	}
 	p.host = h
+	var err error
 	if p.session {
-		s, err := getStore[store.SessionStore[K, Stamped[A]]](h, p.store)
-		if err != nil {
-			return err
-		}
-		p.sessStor = s
+		p.sessStor, err = p.sessionStore.Get(h)
 	} else {
-		s, err := getStore[store.WindowStore[K, Stamped[A]]](h, p.store)
-		if err != nil {
-			return err
-		}
-		p.windows = s
+		p.windows, err = p.windowsStore.Get(h)
 	}
-	s, err := getStore[store.KeyValueStore[pending[K], []byte]](h, p.pendingStore)
 	if err != nil {
 		return err
 	}
-	p.pending = s
-	return nil
-}
-
-func getStore[S any](h host, name string) (S, error) {
-	var zero S
-	st, err := h.Store(name)
-	if err != nil {
-		return zero, err
-	}
-	s, ok := st.(S)
-	if !ok {
-		return zero, fmt.Errorf("window aggregation %s: store %q is a %T, not the aggregation's store (declare it with window.NewStore and the same key and aggregate types)", h.Node(), name, st)
-	}
-	return s, nil
+	p.pending, err = p.pendingStore.Get(h)
+	return err
 }
 
 // streamTime advances the aggregation's stream time to r if r is later and
@@ -533,7 +535,7 @@ func (p *proc[K, V, A, VOut]) emitDue(ctx context.Context, now int64, origin kst
 				}
 			} else {
 				p.host.Logger().Warn("window listed for emission is not in the store; skipped",
-					"store", p.store, "key", d.key, "window", d.win.String())
+					"store", p.storeName(), "key", d.key, "window", d.win.String())
 			}
 			if err := p.pending.Delete(d); err != nil {
 				return fmt.Errorf("window aggregation %s: %w", p.name, err)

@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -71,7 +72,6 @@ type builderFunc = func(h *harness, b *kstreams.Builder, in kstreams.Node[string
 func countBuilder(w window.Windows, stOpts []window.StoreOption, opts ...window.Option) builderFunc {
 	return func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
 		st := window.NewStore("counts", w, serde.String, serde.Int64, h.capture(), stOpts...)
-		kstreams.AddStore(b, st.Specs()...)
 		return window.Count(in, "count", st, opts...)
 	}
 }
@@ -80,7 +80,6 @@ func countBuilder(w window.Windows, stOpts []window.StoreOption, opts ...window.
 func sessionCountBuilder(w window.SessionWindows, opts ...window.Option) builderFunc {
 	return func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
 		st := window.NewSessionStore("sessions", w, serde.String, serde.Int64, h.capture())
-		kstreams.AddStore(b, st.Specs()...)
 		return window.CountSessions(in, "count", st, opts...)
 	}
 }
@@ -250,28 +249,96 @@ func TestLateRecordsSideOutput(t *testing.T) {
 	}
 }
 
-// A late-record option for other types than the input's fails when the
-// task starts, with an error that says so.
+// A late-record option for other types than the input's is a Build error
+// that says so.
 func TestLateRecordsTypeMismatch(t *testing.T) {
 	b := kstreams.NewBuilder()
 	st := window.NewStore("counts", window.Tumbling(time.Hour), serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, st.Specs()...)
 	in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
 	out := window.Count(in, "count", st, window.LateToTopic("late", serde.String, serde.Int64))
 	kstreams.Sink(out, "out", "out", window.KeySerde(serde.String), serde.Int64)
+	_, err := b.Build()
+	if err == nil || !strings.Contains(err.Error(), "LateRecords/LateToTopic") {
+		t.Fatalf("got %v, want an error about the late-record option's types", err)
+	}
+}
+
+// An aggregation declares its stores: another processor reads the windows
+// through the Store's Handle, typed, and a Handle taken before the
+// aggregation is added is a Build error, as is a Store used by two
+// aggregations.
+func TestStoreHandle(t *testing.T) {
+	b := kstreams.NewBuilder()
+	st := window.NewStore("counts", window.Tumbling(time.Hour), serde.String, serde.Int64, memory.Supplier())
+	in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
+	kstreams.Sink(window.Count(in, "count", st), "out", "out", window.KeySerde(serde.String), serde.Int64)
+	h := st.Handle()
+	if h.Name() != "counts" {
+		t.Fatalf("handle name %q, want counts", h.Name())
+	}
+	var seen []int64
+	kstreams.Func(in, "read", func(_ context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
+		ws, err := h.Get(pc)
+		if err != nil {
+			return err
+		}
+		for w, err := range ws.Fetch(r.Key, r.Timestamp.Add(-time.Hour), r.Timestamp) {
+			if err != nil {
+				return err
+			}
+			seen = append(seen, w.Value.Value)
+		}
+		return nil
+	}, kstreams.WithStores(h))
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := topo.String(); !strings.Contains(got, "count (stores: counts, counts-pending)") || !strings.Contains(got, "read (stores: counts)") {
+		t.Errorf("the description does not show the aggregation's stores and the reader's:\n%s", got)
 	}
 	d, err := kstreamstest.New(topo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	err = kstreamstest.Input(d, "in", serde.String, serde.String).PipeAt("a", "v", utc("2026-03-29T00:00:00Z"))
-	if err == nil || !strings.Contains(err.Error(), "LateRecords/LateToTopic") {
-		t.Fatalf("got %v, want an error about the late-record option's types", err)
+	input := kstreamstest.Input(d, "in", serde.String, serde.String)
+	for range 3 {
+		if err := input.PipeAt("a", "v", utc("2026-03-29T00:30:00Z")); err != nil {
+			t.Fatal(err)
+		}
 	}
+	// "read" is added after "count", so it sees the window after each count.
+	if !slices.Equal(seen, []int64{1, 2, 3}) {
+		t.Fatalf("reader saw %v, want [1 2 3]", seen)
+	}
+
+	t.Run("handle before the aggregation", func(t *testing.T) {
+		b := kstreams.NewBuilder()
+		st := window.NewStore("counts", window.Tumbling(time.Hour), serde.String, serde.Int64, memory.Supplier())
+		in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
+		kstreams.ForEach(kstreams.Filter(in, "early", func(kstreams.Record[string, string]) bool { return true }), "sink", func(kstreams.Record[string, string]) error { return nil })
+		kstreams.Func(in, "read", func(context.Context, kstreams.ProcessorContext[string, string], kstreams.Record[string, string]) error {
+			return nil
+		},
+			kstreams.WithStores(st.Handle()))
+		window.Count(in, "count", st)
+		_, err := b.Build()
+		if err == nil || !strings.Contains(err.Error(), `processor "read"`) || !strings.Contains(err.Error(), "zero or nil store handle") {
+			t.Fatalf("got %v, want a Build error naming the reader and the zero handle", err)
+		}
+	})
+	t.Run("two aggregations", func(t *testing.T) {
+		b := kstreams.NewBuilder()
+		st := window.NewStore("counts", window.Tumbling(time.Hour), serde.String, serde.Int64, memory.Supplier())
+		in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
+		window.Count(in, "count1", st)
+		window.Count(in, "count2", st)
+		_, err := b.Build()
+		if err == nil || !strings.Contains(err.Error(), `store name "counts" is declared twice`) {
+			t.Fatalf("got %v, want a Build error: the store is declared twice", err)
+		}
+	})
 }
 
 // Calendar days through the aggregation, one record per hour of real time:
@@ -343,7 +410,6 @@ func TestCalendarOutputInZone(t *testing.T) {
 	var got []kstreams.Record[window.Key[string], int64]
 	b := kstreams.NewBuilder()
 	st := window.NewStore("counts", window.Days(berlin), serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, st.Specs()...)
 	in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
 	kstreams.ForEach(window.Count(in, "count", st), "collect", func(r kstreams.Record[window.Key[string], int64]) error {
 		got = append(got, r)
@@ -379,7 +445,6 @@ func TestAggregateTypes(t *testing.T) {
 	}
 	b := kstreams.NewBuilder()
 	st := window.NewStore("stats", window.Tumbling(time.Hour), serde.String, serde.Serde[stats](statsSerde), memory.Supplier())
-	kstreams.AddStore(b, st.Specs()...)
 	in := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
 	mean := window.Aggregate(in, "mean", st,
 		func() stats { return stats{} },
@@ -391,7 +456,6 @@ func TestAggregateTypes(t *testing.T) {
 	kstreams.Sink(mean, "out", "out", window.KeySerde(serde.String), serde.Float64)
 	// window.Identity infers its types from the parameter it is passed to.
 	lens := window.NewStore("lens", window.Tumbling(time.Hour), serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, lens.Specs()...)
 	sums := window.Aggregate(in, "sum", lens,
 		func() int64 { return 0 }, func(_ string, v string, s int64) (int64, error) { return s + int64(len(v)), nil }, window.Identity)
 	kstreams.Sink(sums, "lens-out", "lens", window.KeySerde(serde.String), serde.Int64)

@@ -29,9 +29,9 @@ func BenchmarkCount(b *testing.B) {
 		build func(bld *kstreams.Builder, in kstreams.Node[string, string], sup store.Supplier) kstreams.Node[string, int64]
 	}{
 		{"plain", func(bld *kstreams.Builder, in kstreams.Node[string, string], sup store.Supplier) kstreams.Node[string, int64] {
-			kstreams.AddStore(bld, store.KeyValue("counts", serde.String, serde.Int64, sup))
-			return kstreams.Process(in, "count", func() kstreams.Processor[string, string, string, int64] { return &plainCounter{} },
-				kstreams.WithStores("counts"))
+			counts := kstreams.AddStore(bld, store.KeyValue("counts", serde.String, serde.Int64, sup))
+			return kstreams.Process(in, "count", func() kstreams.Processor[string, string, string, int64] { return &plainCounter{store: counts} },
+				kstreams.WithStores(counts))
 		}},
 		{"tumbling", windowed(minute, nil)},
 		{"tumbling-emit-final", windowed(minute, nil, window.EmitFinal())},
@@ -41,7 +41,6 @@ func BenchmarkCount(b *testing.B) {
 		{"sliding-5s", windowed(window.Sliding(5*time.Second).Grace(time.Second), nil)},
 		{"session", func(bld *kstreams.Builder, in kstreams.Node[string, string], sup store.Supplier) kstreams.Node[string, int64] {
 			st := window.NewSessionStore("counts", window.Session(2*time.Second).Grace(time.Second), serde.String, serde.Int64, sup)
-			kstreams.AddStore(bld, st.Specs()...)
 			return flatten(window.CountSessions(in, "count", st))
 		}},
 	}
@@ -98,7 +97,6 @@ func BenchmarkCount(b *testing.B) {
 func windowed(w window.Windows, stOpts []window.StoreOption, opts ...window.Option) func(*kstreams.Builder, kstreams.Node[string, string], store.Supplier) kstreams.Node[string, int64] {
 	return func(bld *kstreams.Builder, in kstreams.Node[string, string], sup store.Supplier) kstreams.Node[string, int64] {
 		st := window.NewStore("counts", w, serde.String, serde.Int64, sup, stOpts...)
-		kstreams.AddStore(bld, st.Specs()...)
 		return flatten(window.Count(in, "count", st, opts...))
 	}
 }
@@ -110,13 +108,14 @@ func flatten(n kstreams.Node[window.Key[string], int64]) kstreams.Node[string, i
 }
 
 type plainCounter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, int64]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (c *plainCounter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

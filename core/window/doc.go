@@ -27,14 +27,14 @@
 //
 // # Aggregating
 //
-// An aggregation keeps its windows in a store declared with NewStore (or
+// An aggregation keeps its windows in a store described with NewStore (or
 // NewSessionStore) on the backend of the user's choice, and is added to a
-// topology with Aggregate, AggregateSessions, Count or CountSessions:
+// topology with Aggregate, AggregateSessions, Count or CountSessions, which
+// declare the store in the topology:
 //
 //	berlin, _ := time.LoadLocation("Europe/Berlin")
 //	daily := window.NewStore("daily-usage", window.Days(berlin).Grace(10*time.Minute),
 //		serde.String, usageSerde, memory.Supplier())
-//	kstreams.AddStore(b, daily.Specs()...)
 //	usage := window.Aggregate(readings, "daily", daily,
 //		func() Usage { return Usage{} },                                // init
 //		func(meter string, r Reading, u Usage) (Usage, error) { ... }, // add

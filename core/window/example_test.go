@@ -17,7 +17,6 @@ func ExampleCount() {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	b := kstreams.NewBuilder()
 	daily := window.NewStore("daily-counts", window.Days(berlin).Grace(time.Hour), serde.String, serde.Int64, memory.Supplier())
-	kstreams.AddStore(b, daily.Specs()...)
 	events := kstreams.Source(b, "events", []string{"events"}, serde.String, serde.String)
 	counts := window.Count(events, "count", daily, window.EmitFinal())
 	kstreams.ForEach(counts, "print", func(r kstreams.Record[window.Key[string], int64]) error {

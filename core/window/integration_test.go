@@ -38,7 +38,6 @@ func runDailyCounts(t *testing.T, supplier store.Supplier) {
 	berlin := mustLoad(t, "Europe/Berlin")
 	b := kstreams.NewBuilder()
 	st := window.NewStore("daily", window.Days(berlin).Grace(time.Hour), serde.String, serde.Int64, supplier)
-	kstreams.AddStore(b, st.Specs()...)
 	// The value is the event time (RFC 3339); the Kafka timestamp is not.
 	events := kstreams.Source(b, "events", []string{in}, serde.String, serde.String,
 		kstreams.WithTimestampExtractor(func(r kstreams.Record[string, string]) (time.Time, error) {

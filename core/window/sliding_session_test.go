@@ -185,7 +185,6 @@ func TestSessions(t *testing.T) {
 	var late atomic.Int64
 	h := newHarness(t, func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
 		st := window.NewSessionStore("sessions", window.Session(gap).Grace(10*time.Minute), serde.String, serde.Int64, h.capture())
-		kstreams.AddStore(b, st.Specs()...)
 		return window.CountSessions(in, "count", st, window.CountLate(&late))
 	})
 	h.pipe("a", at(0))
@@ -238,7 +237,6 @@ func TestSessionsEmitFinal(t *testing.T) {
 	const gap = 10 * time.Minute
 	h := newHarness(t, func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
 		st := window.NewSessionStore("sessions", window.Session(gap).Grace(10*time.Minute), serde.String, serde.Int64, h.capture())
-		kstreams.AddStore(b, st.Specs()...)
 		return window.CountSessions(in, "count", st, window.EmitFinal())
 	})
 	h.pipe("a", at(0))
@@ -266,7 +264,6 @@ func TestSessionsMatchDefinition(t *testing.T) {
 	for round := range 40 {
 		h := newHarness(t, func(h *harness, b *kstreams.Builder, in kstreams.Node[string, string]) kstreams.Node[window.Key[string], int64] {
 			st := window.NewSessionStore("sessions", window.Session(gap).Grace(time.Hour), serde.String, serde.Int64, h.capture())
-			kstreams.AddStore(b, st.Specs()...)
 			return window.CountSessions(in, "count", st)
 		})
 		var ts []time.Time

@@ -4,30 +4,33 @@ import (
 	"fmt"
 	"time"
 
+	kstreams "github.com/kstreams-go/kstreams/core"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 )
 
-// Store declares the state of one windowed aggregation: a window store
+// Store describes the state of one windowed aggregation: a window store
 // named name holding a Stamped[A] per key and window, and a key-value store
 // named name+"-pending" listing the windows not yet emitted by EmitFinal
-// (empty under EmitOnUpdate). Declare both in the topology:
+// (empty under EmitOnUpdate). The aggregation that uses it declares both in
+// its topology:
 //
 //	hourly := window.Tumbling(time.Hour).Grace(5 * time.Minute)
 //	st := window.NewStore("hourly-counts", hourly, serde.String, serde.Int64, memory.Supplier())
-//	kstreams.AddStore(b, st.Specs()...)
 //	counts := window.Count(events, "hourly-count", st)
 //
-// A Store serves one aggregation. Other processors may read its windows
-// with kstreams.GetStore[store.WindowStore[K, window.Stamped[A]]] after
-// attaching the store with kstreams.WithStores(st.Name()).
+// A Store serves one aggregation. Other processors may read its windows:
+// once the aggregation is added, attach st.Handle() with
+// kstreams.WithStores and get the store in Init with st.Handle().Get(pc).
 type Store[K, A any] struct {
 	name      string
 	windows   Windows
 	keys      serde.Serde[K]
 	aggs      serde.Serde[A]
 	retention time.Duration
-	specs     []*store.Spec
+	spec      store.TypedSpec[store.WindowStore[K, Stamped[A]]]
+	pending   store.TypedSpec[store.KeyValueStore[pending[K], []byte]]
+	handle    kstreams.Store[store.WindowStore[K, Stamped[A]]]
 	err       error
 }
 
@@ -58,8 +61,9 @@ func SpecOptions(opts ...store.SpecOption) StoreOption {
 // NewStore declares the stores of an aggregation over windows w, with keys
 // and aggregates encoded by the store form of the given serdes
 // (serde.StoreForm: order-preserving for the built-in numbers) and kept in
-// backends opened by supplier (store/memory, stores/pebble, ...). Add its
-// Specs to the topology with kstreams.AddStore.
+// backends opened by supplier (store/memory, stores/pebble, ...). The
+// aggregation given the Store (Aggregate, Count) declares its stores in the
+// topology.
 func NewStore[K, A any](name string, w Windows, keys serde.Serde[K], aggs serde.Serde[A], supplier store.Supplier, opts ...StoreOption) *Store[K, A] {
 	var cfg storeConfig
 	for _, o := range opts {
@@ -77,10 +81,8 @@ func NewStore[K, A any](name string, w Windows, keys serde.Serde[K], aggs serde.
 	if w != nil {
 		s.retention = max(w.retention(), cfg.retention)
 	}
-	s.specs = []*store.Spec{
-		store.Windows(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...),
-		pendingSpec(name, keys, supplier, cfg.specOpts),
-	}
+	s.spec = store.Windows(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...)
+	s.pending = pendingSpec(name, keys, supplier, cfg.specOpts)
 	return s
 }
 
@@ -94,22 +96,32 @@ func (s *Store[K, A]) Windows() Windows { return s.windows }
 // window start.
 func (s *Store[K, A]) Retention() time.Duration { return s.retention }
 
-// Specs returns the store specs to declare with kstreams.AddStore: the
-// window store and the pending-emission store.
-func (s *Store[K, A]) Specs() []*store.Spec { return s.specs }
+// Handle returns the window store's handle in the topology of the
+// aggregation that uses the Store: attach it to other processors with
+// kstreams.WithStores to read the windows. It is the zero handle (an error
+// at Build if attached) until an aggregation has been added with this Store.
+func (s *Store[K, A]) Handle() kstreams.Store[store.WindowStore[K, Stamped[A]]] { return s.handle }
 
-// SessionStore declares the state of one session aggregation: a session
+// declare declares the Store's window and pending-emission stores in b.
+func (s *Store[K, A]) declare(b *kstreams.Builder) (kstreams.Store[store.WindowStore[K, Stamped[A]]], kstreams.Store[store.KeyValueStore[pending[K], []byte]]) {
+	s.handle = kstreams.AddStore(b, s.spec)
+	return s.handle, kstreams.AddStore(b, s.pending)
+}
+
+// SessionStore describes the state of one session aggregation: a session
 // store (store.SessionStore) named name holding a Stamped[A] per key and
 // session, and a key-value store named name+"-pending" listing the sessions
-// not yet emitted by EmitFinal. Declare both with
-// kstreams.AddStore(b, st.Specs()...).
+// not yet emitted by EmitFinal. The aggregation that uses it
+// (AggregateSessions, CountSessions) declares both in its topology.
 type SessionStore[K, A any] struct {
 	name      string
 	windows   SessionWindows
 	keys      serde.Serde[K]
 	aggs      serde.Serde[A]
 	retention time.Duration
-	specs     []*store.Spec
+	spec      store.TypedSpec[store.SessionStore[K, Stamped[A]]]
+	pending   store.TypedSpec[store.KeyValueStore[pending[K], []byte]]
+	handle    kstreams.Store[store.SessionStore[K, Stamped[A]]]
 	err       error
 }
 
@@ -125,10 +137,8 @@ func NewSessionStore[K, A any](name string, w SessionWindows, keys serde.Serde[K
 		s.err = fmt.Errorf("session store %s: nil serde", name)
 	}
 	s.retention = max(w.retention(), cfg.retention)
-	s.specs = []*store.Spec{
-		store.Sessions(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...),
-		pendingSpec(name, keys, supplier, cfg.specOpts),
-	}
+	s.spec = store.Sessions(name, s.retention, keys, StampedSerde(serde.StoreForm(aggs)), supplier, cfg.specOpts...)
+	s.pending = pendingSpec(name, keys, supplier, cfg.specOpts)
 	return s
 }
 
@@ -141,13 +151,25 @@ func (s *SessionStore[K, A]) Windows() SessionWindows { return s.windows }
 // Retention returns how long sessions are kept after their end.
 func (s *SessionStore[K, A]) Retention() time.Duration { return s.retention }
 
-// Specs returns the store specs to declare with kstreams.AddStore: the
-// session store and the pending-emission store.
-func (s *SessionStore[K, A]) Specs() []*store.Spec { return s.specs }
+// Handle returns the session store's handle in the topology of the
+// aggregation that uses the SessionStore: attach it to other processors
+// with kstreams.WithStores to read the sessions. It is the zero handle (an
+// error at Build if attached) until an aggregation has been added with this
+// SessionStore.
+func (s *SessionStore[K, A]) Handle() kstreams.Store[store.SessionStore[K, Stamped[A]]] {
+	return s.handle
+}
+
+// declare declares the SessionStore's session and pending-emission stores
+// in b.
+func (s *SessionStore[K, A]) declare(b *kstreams.Builder) (kstreams.Store[store.SessionStore[K, Stamped[A]]], kstreams.Store[store.KeyValueStore[pending[K], []byte]]) {
+	s.handle = kstreams.AddStore(b, s.spec)
+	return s.handle, kstreams.AddStore(b, s.pending)
+}
 
 // pendingSpec declares the index of windows awaiting final emission. Its
 // keys order by close time (see pendingSerde); values are empty.
-func pendingSpec[K any](name string, keys serde.Serde[K], supplier store.Supplier, opts []store.SpecOption) *store.Spec {
+func pendingSpec[K any](name string, keys serde.Serde[K], supplier store.Supplier, opts []store.SpecOption) store.TypedSpec[store.KeyValueStore[pending[K], []byte]] {
 	return store.KeyValue(PendingStoreName(name), pendingSerde[K]{keys: serde.StoreForm(keys)}, serde.Bytes, supplier, opts...)
 }
 

@@ -29,7 +29,6 @@ func TestStoresKeepOrderPreservingNumbers(t *testing.T) {
 	b := kstreams.NewBuilder()
 	events := kstreams.Source(b, "events", []string{"events"}, serde.Int64, serde.String)
 	st := window.NewStore("counts", window.Tumbling(time.Hour), serde.Int64, serde.Int64, supplier)
-	kstreams.AddStore(b, st.Specs()...)
 	counts := window.Count(events, "count", st, window.EmitFinal())
 	kstreams.Sink(counts, "out", "counts", window.KeySerde(serde.Int64), serde.Int64)
 	topo, err := b.Build()

@@ -70,22 +70,23 @@ func lookupTier(ctx context.Context, customer string) (string, error) {
 // "tier total" per order, where total is the customer's running total.
 func Topology() (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("totals", serde.String, serde.Int64, memory.Supplier()))
+	totalsStore := kstreams.AddStore(b, store.KeyValue("totals", serde.String, serde.Int64, memory.Supplier()))
 	orders := kstreams.Source(b, "orders", []string{ordersTopic}, serde.String, serde.Int64)
-	enriched := kstreams.Process(orders, "enrich", func() kstreams.Processor[string, int64, string, string] { return &enricher{} },
-		kstreams.WithStores("totals"), kstreams.WithOrdering(kstreams.KeyOrder))
+	enriched := kstreams.Process(orders, "enrich", func() kstreams.Processor[string, int64, string, string] { return &enricher{store: totalsStore} },
+		kstreams.WithStores(totalsStore), kstreams.WithOrdering(kstreams.KeyOrder))
 	kstreams.Sink(enriched, "enriched", enrichedTopic, serde.String, serde.String)
 	return b.Build()
 }
 
 type enricher struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, string]
 	totals store.KeyValueStore[string, int64]
 }
 
 func (e *enricher) Init(pc kstreams.ProcessorContext[string, string]) (err error) {
 	e.pc = pc
-	e.totals, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "totals")
+	e.totals, err = e.store.Get(pc)
 	return err
 }
 

@@ -77,22 +77,23 @@ func Topology(counts store.Supplier) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
 	// The store keeps its changelog (the default): a restore downloads the
 	// newest snapshot and replays only the changelog after it.
-	kstreams.AddStore(b, store.KeyValue(storeName, serde.String, serde.Int64, counts))
+	countsStore := kstreams.AddStore(b, store.KeyValue(storeName, serde.String, serde.Int64, counts))
 	views := kstreams.Source(b, "views", []string{inputTopic}, serde.String, serde.String)
-	counted := kstreams.Process(views, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{} },
-		kstreams.WithStores(storeName))
+	counted := kstreams.Process(views, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{store: countsStore} },
+		kstreams.WithStores(countsStore))
 	kstreams.Sink(counted, "counts-out", outputTopic, serde.String, serde.Int64)
 	return b.Build()
 }
 
 type counter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, int64]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, storeName)
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

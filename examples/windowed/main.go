@@ -81,8 +81,6 @@ func Topology(loc *time.Location) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
 	hourly := window.NewStore("hourly-usage", window.Hours(1, loc).Grace(10*time.Minute), serde.String, jsonSerde[Usage](), memory.Supplier())
 	daily := window.NewStore("daily-usage", window.Days(loc).Grace(10*time.Minute), serde.String, jsonSerde[Usage](), memory.Supplier())
-	kstreams.AddStore(b, hourly.Specs()...)
-	kstreams.AddStore(b, daily.Specs()...)
 
 	// Event time comes from the reading, not from the Kafka record.
 	readings := kstreams.Source(b, "readings", []string{readingsTopic}, serde.String, jsonSerde[Reading](),

@@ -55,7 +55,7 @@ func main() {
 // Topology splits lines into lower-case words and counts each word.
 func Topology(counts store.Supplier) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, counts))
+	countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, counts))
 	lines := kstreams.Source(b, "lines", []string{inputTopic}, serde.String, serde.String)
 	words := kstreams.FlatMap(lines, "split", func(r kstreams.Record[string, string]) ([]kstreams.Record[string, string], error) {
 		fields := strings.FieldsFunc(strings.ToLower(r.Value), func(c rune) bool {
@@ -70,20 +70,21 @@ func Topology(counts store.Supplier) (*kstreams.Topology, error) {
 	// Each line's words are in the line's partition; counting needs each
 	// word in one place, so repartition by word first.
 	byWord := kstreams.Through(words, "by-word", wordsTopic, partitions, serde.String, serde.String)
-	counted := kstreams.Process(byWord, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{} },
-		kstreams.WithStores("counts"))
+	counted := kstreams.Process(byWord, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{store: countsStore} },
+		kstreams.WithStores(countsStore))
 	kstreams.Sink(counted, "counts-out", outputTopic, serde.String, serde.Int64)
 	return b.Build()
 }
 
 type counter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, int64]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[string, int64]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

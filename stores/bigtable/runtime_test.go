@@ -15,16 +15,17 @@ import (
 // countBoth counts each key in a logged and an unlogged store and emits
 // both counts.
 type countBoth struct {
-	pc               kstreams.ProcessorContext[string, string]
-	logged, unlogged store.KeyValueStore[string, int64]
+	loggedStore, unloggedStore kstreams.Store[store.KeyValueStore[string, int64]]
+	pc                         kstreams.ProcessorContext[string, string]
+	logged, unlogged           store.KeyValueStore[string, int64]
 }
 
 func (c *countBoth) Init(pc kstreams.ProcessorContext[string, string]) (err error) {
 	c.pc = pc
-	if c.logged, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "logged"); err != nil {
+	if c.logged, err = c.loggedStore.Get(pc); err != nil {
 		return err
 	}
-	c.unlogged, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "unlogged")
+	c.unlogged, err = c.unloggedStore.Get(pc)
 	return err
 }
 
@@ -63,11 +64,12 @@ func TestCountUnderRuntime(t *testing.T) {
 
 	supplier := Supplier(e.client, e.table)
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("logged", serde.String, serde.Int64, supplier))
-	kstreams.AddStore(b, store.KeyValue("unlogged", serde.String, serde.Int64, supplier, store.WithoutChangelog()))
+	logged := kstreams.AddStore(b, store.KeyValue("logged", serde.String, serde.Int64, supplier))
+	unlogged := kstreams.AddStore(b, store.KeyValue("unlogged", serde.String, serde.Int64, supplier, store.WithoutChangelog()))
 	src := kstreams.Source(b, "src", []string{in}, serde.String, serde.String)
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, string] { return &countBoth{} },
-		kstreams.WithStores("logged", "unlogged"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, string] {
+		return &countBoth{loggedStore: logged, unloggedStore: unlogged}
+	}, kstreams.WithStores(logged, unlogged))
 	kstreams.Sink(counted, "sink", out, serde.String, serde.String)
 	topo, err := b.Build()
 	if err != nil {

@@ -39,8 +39,6 @@ func TestWindowedAggregationOnPebble(t *testing.T) {
 	b := kstreams.NewBuilder()
 	hourly := window.NewStore("hourly", window.Hours(1, berlin).Grace(30*time.Minute), serde.String, serde.Int64, supplier)
 	daily := window.NewStore("daily", window.Days(berlin).Grace(time.Hour), serde.String, serde.Int64, supplier)
-	kstreams.AddStore(b, hourly.Specs()...)
-	kstreams.AddStore(b, daily.Specs()...)
 	events := kstreams.Source(b, "events", []string{in}, serde.String, serde.String,
 		kstreams.WithTimestampExtractor(func(r kstreams.Record[string, string]) (time.Time, error) {
 			return time.Parse(time.RFC3339, r.Value)

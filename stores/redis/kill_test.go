@@ -28,11 +28,12 @@ const (
 func countBothTopology(tb testing.TB, client redis.UniversalClient) *kstreams.Topology {
 	supplier := Supplier(client)
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("logged", serde.String, serde.Int64, supplier))
-	kstreams.AddStore(b, store.KeyValue("unlogged", serde.String, serde.Int64, supplier, store.WithoutChangelog()))
+	logged := kstreams.AddStore(b, store.KeyValue("logged", serde.String, serde.Int64, supplier))
+	unlogged := kstreams.AddStore(b, store.KeyValue("unlogged", serde.String, serde.Int64, supplier, store.WithoutChangelog()))
 	src := kstreams.Source(b, "src", []string{killIn}, serde.String, serde.String)
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, string] { return &countBoth{} },
-		kstreams.WithStores("logged", "unlogged"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, string] {
+		return &countBoth{loggedStore: logged, unloggedStore: unlogged}
+	}, kstreams.WithStores(logged, unlogged))
 	kstreams.Sink(counted, "sink", killOut, serde.String, serde.String)
 	topo, err := b.Build()
 	if err != nil {

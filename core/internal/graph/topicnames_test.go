@@ -33,7 +33,7 @@ func TestCheckTopicName(t *testing.T) {
 
 func TestCheckAppID(t *testing.T) {
 	topo := &Topology{
-		Stores:        []*store.Spec{store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier())},
+		Stores:        []*store.Spec{store.KeyValue("counts", serde.String, serde.Int64, memory.Supplier()).Spec},
 		ManagedTopics: map[string]int32{"words": 4},
 	}
 	if err := CheckAppID("wordcount", topo); err != nil {

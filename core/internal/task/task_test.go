@@ -90,7 +90,7 @@ func (f *fakeInstance) ProcessBatch(ctx context.Context, rs []*kgo.Record) error
 func (f *fakeInstance) Close() error { f.closes++; return f.err }
 
 func kvSpec(name string) *store.Spec {
-	return store.KeyValue(name, serde.String, serde.Int64, memory.Supplier())
+	return store.KeyValue(name, serde.String, serde.Int64, memory.Supplier()).Spec
 }
 
 // newSub returns a sub-topology with stores named names whose instance is

@@ -76,11 +76,11 @@ func fill(brokers []string, topic string) {
 
 func restore(brokers []string, app, in string, supplier store.Supplier, dir string) (float64, int64, time.Duration) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
+	counts := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.String)
 	kstreams.ForEach(kstreams.Func(src, "use", func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
 		return pc.Forward(ctx, r)
-	}, kstreams.WithStores("counts")), "end", func(kstreams.Record[string, string]) error { return nil })
+	}, kstreams.WithStores(counts)), "end", func(kstreams.Record[string, string]) error { return nil })
 	topo, err := b.Build()
 	if err != nil {
 		log.Fatal(err)

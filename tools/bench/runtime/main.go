@@ -302,10 +302,10 @@ func kstreamsCount(ctx context.Context, brokers []string, out string, opts ...ks
 
 func kstreamsCountOn(ctx context.Context, brokers []string, in, out string, opts ...kstreams.Option) error {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.Int64, memory.Supplier()))
+	countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.Int64, memory.Supplier()))
 	src := kstreams.Source(b, "in", []string{in}, serde.Bytes, serde.Bytes)
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{} },
-		kstreams.WithStores("counts"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{store: countsStore} },
+		kstreams.WithStores(countsStore))
 	kstreams.Sink(counted, "out", out, serde.Bytes, serde.Int64)
 	topo, err := b.Build()
 	if err != nil {
@@ -315,13 +315,14 @@ func kstreamsCountOn(ctx context.Context, brokers []string, in, out string, opts
 }
 
 type counter struct {
+	store  kstreams.Store[store.KeyValueStore[[]byte, int64]]
 	pc     kstreams.ProcessorContext[[]byte, int64]
 	counts store.KeyValueStore[[]byte, int64]
 }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[[]byte, int64]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[[]byte, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

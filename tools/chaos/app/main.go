@@ -185,10 +185,10 @@ var checkedString = serde.Funcs[string]{
 
 func topology(in, out string, supplier store.Supplier) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
+	countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.Serde[string](checkedString))
-	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &counter{} },
-		kstreams.WithStores("counts"))
+	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &counter{store: countsStore} },
+		kstreams.WithStores(countsStore))
 	kstreams.Sink(counted, "out", out, serde.String, serde.Bytes)
 	return b.Build()
 }
@@ -200,13 +200,14 @@ type Output struct {
 }
 
 type counter struct {
+	store  kstreams.Store[store.KeyValueStore[string, int64]]
 	pc     kstreams.ProcessorContext[string, []byte]
 	counts store.KeyValueStore[string, int64]
 }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[string, []byte]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[string, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 

@@ -93,13 +93,12 @@ func build(scenario string) (*kstreams.Topology, error) {
 		up := kstreams.MapValues(kept, "upper", func(v []byte) ([]byte, error) { return upper(v), nil })
 		kstreams.Sink(up, "out", *out, serde.Bytes, serde.Bytes)
 	case "count":
-		kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.JavaInt64, pebble.Supplier()))
-		counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{} },
-			kstreams.WithStores("counts"))
+		countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.JavaInt64, pebble.Supplier()))
+		counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{store: countsStore} },
+			kstreams.WithStores(countsStore))
 		kstreams.Sink(counted, "out", *out, serde.Bytes, serde.JavaInt64)
 	case "window":
 		st := window.NewStore("wcounts", window.Tumbling(time.Minute), serde.Bytes, serde.JavaInt64, pebble.Supplier())
-		kstreams.AddStore(b, st.Specs()...)
 		counted := window.Count(src, "wcount", st)
 		kstreams.Sink(counted, "out", *out, window.KeySerde(serde.Bytes), serde.JavaInt64)
 	case "slow":
@@ -128,13 +127,14 @@ func upper(v []byte) []byte {
 }
 
 type counter struct {
+	store  kstreams.Store[store.KeyValueStore[[]byte, int64]]
 	pc     kstreams.ProcessorContext[[]byte, int64]
 	counts store.KeyValueStore[[]byte, int64]
 }
 
 func (c *counter) Init(pc kstreams.ProcessorContext[[]byte, int64]) (err error) {
 	c.pc = pc
-	c.counts, err = kstreams.GetStore[store.KeyValueStore[[]byte, int64]](pc, "counts")
+	c.counts, err = c.store.Get(pc)
 	return err
 }
 
