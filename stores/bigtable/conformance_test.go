@@ -52,6 +52,13 @@ func (f flushingBackend) Get(k []byte) ([]byte, bool, error) {
 	return f.Backend.Get(k)
 }
 
+func (f flushingBackend) GetMany(keys [][]byte) ([][]byte, []bool, error) {
+	if err := f.flush(); err != nil {
+		return nil, nil, err
+	}
+	return f.Backend.GetMany(keys)
+}
+
 func (f flushingBackend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] {
 	if err := f.flush(); err != nil {
 		return func(yield func(store.Entry, error) bool) { yield(store.Entry{}, err) }

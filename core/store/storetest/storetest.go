@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"TypedKeyValueOrder", testTypedKV},
 		{"TypedWindowStore", testTypedWindow},
 		{"Close", testClose},
+		{"GetMany", testGetMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func Run(t *testing.T, open Open) {
 					b.Close()
 				}
 			})
-			if tc.name == "Close" {
+			if tc.name == "Close" || tc.name == "GetMany" {
 				closed = true
 			}
 			tc.fn(t, b)
