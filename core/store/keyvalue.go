@@ -28,6 +28,11 @@ type KeyValueStore[K, V any] interface {
 	Prefix(prefix K) iter.Seq2[KV[K, V], error]
 	// All yields every entry in key order.
 	All() iter.Seq2[KV[K, V], error]
+	// GetMany returns the values of keys: values[i] and found[i] answer
+	// keys[i]. It reads them in one round trip when the backend can
+	// (store.BatchGetter: the Redis and Bigtable stores), else with one Get
+	// per key. Batch processors read the keys of a whole batch with it.
+	GetMany(keys []K) (values []V, found []bool, err error)
 }
 
 // KV is one entry of a KeyValueStore.
