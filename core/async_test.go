@@ -15,6 +15,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // seqRecords produces n records over keys k0..k(keys-1) with value
@@ -154,7 +155,8 @@ func TestCrashSkipsCompletedRecordsAboveCommit(t *testing.T) {
 		t.Fatalf("killed app: %v", err)
 	}
 
-	b := startApp(t, topology(false), opts...)
+	var fetches offsetFetchCounter
+	b := startApp(t, topology(false), append(opts, kstreams.WithKgoOptions(kgo.WithHooks(&fetches)))...)
 	// Once every offset is committed, each was either processed again or
 	// skipped as complete: nothing more can come.
 	waitCommitted(t, brokers, appID, in, 30*time.Second)
@@ -174,6 +176,20 @@ func TestCrashSkipsCompletedRecordsAboveCommit(t *testing.T) {
 	}
 	if n := len(readTopic(t, brokers, out)); n != 100 {
 		t.Fatalf("%d outputs in all, want 100 (each record once)", n)
+	}
+	// The completed offsets came with the committed offsets franz-go
+	// fetches when partitions are assigned: no second fetch.
+	if n := fetches.n.Load(); n != 1 {
+		t.Errorf("the second instance sent %d OffsetFetch requests for one assignment, want 1", n)
+	}
+}
+
+// offsetFetchCounter counts the OffsetFetch requests its clients send.
+type offsetFetchCounter struct{ n atomic.Int64 }
+
+func (c *offsetFetchCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.OffsetFetch.Int16() && err == nil {
+		c.n.Add(1)
 	}
 }
 

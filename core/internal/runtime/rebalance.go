@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Assignment callbacks: tasks are created (and restored) when assigned,
@@ -26,10 +27,8 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	if r.killed.Load() {
 		return
 	}
-	defer r.observeRebalance(RebalanceAssigned, assigned)()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var committed kadm.OffsetResponses
 	for topic, parts := range assigned {
 		st := r.subOf[topic]
 		if st == nil {
@@ -44,10 +43,10 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 			if _, ok := r.tasks[id]; ok {
 				continue
 			}
-			if committed == nil && isAsync(st) {
-				committed = r.fetchCommitted(ctx)
-			}
-			ts, err := r.newTask(ctx, st, p, committed)
+			// The completed offsets above the committed ones come with
+			// the committed offsets, which franz-go fetches next (see
+			// onOffsetsFetched).
+			ts, err := r.newTask(ctx, st, p, nil)
 			if err != nil && r.stopCtx.Err() != nil && errors.Is(err, context.Canceled) {
 				r.log.Info("shutting down: task not created", "task", id.String())
 				continue
@@ -65,6 +64,51 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 		}
 	}
 	r.publishTasks()
+}
+
+// onOffsetsFetched reads, in the commit metadata of the committed offsets
+// franz-go fetched for the partitions just assigned, the records above the
+// committed offsets that were already complete: their trackers skip them.
+// It runs after onAssigned created the tasks and before any of their
+// records is fetched.
+func (r *Runtime) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	skip := func(topic string, p int32, offset int64, meta *string) {
+		ts := r.byTP[topic][p]
+		if ts == nil || offset < 0 || meta == nil || *meta == "" {
+			return
+		}
+		tr := ts.trackers[topic]
+		if tr == nil || tr.dispatched() {
+			return // not a task just created
+		}
+		done, err := decodeDone(offset, *meta)
+		if err != nil {
+			r.log.Warn("ignoring unreadable commit metadata; completed records will be processed again", "topic", topic, "partition", p, "error", err)
+		}
+		tr.setSkip(done)
+	}
+	for _, g := range resp.Groups {
+		if g.Group != r.cfg.AppID {
+			continue
+		}
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 {
+					skip(t.Topic, p.Partition, p.Offset, p.Metadata)
+				}
+			}
+		}
+	}
+	for _, t := range resp.Topics { // responses before version 8
+		for _, p := range t.Partitions {
+			if p.ErrorCode == 0 {
+				skip(t.Topic, p.Partition, p.Offset, p.Metadata)
+			}
+		}
+	}
+	return nil
 }
 
 // addTask registers ts as owned, and starts its restore if it has stores
@@ -112,7 +156,6 @@ func (r *Runtime) fetchCommitted(ctx context.Context) kadm.OffsetResponses {
 // gets a bounded time to complete, they are fenced, their outputs are
 // acknowledged, what is complete is committed, and they close.
 func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	defer r.observeRebalance(RebalanceRevoked, revoked)()
 	r.dropTasks(ctx, revoked, false)
 }
 
@@ -120,7 +163,6 @@ func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 // another member may own them already. Everything the instance has
 // buffered or in flight is aborted before this returns.
 func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-	defer r.observeRebalance(RebalanceLost, lost)()
 	r.dropTasks(ctx, lost, true)
 }
 

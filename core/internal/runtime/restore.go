@@ -70,45 +70,39 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 		r.reportRestore(p)
 		return p.End, nil
 	}
-	cl, err := kgo.NewClient(append(r.baseOpts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.Topic: {p.Partition: kgo.NewOffset().At(p.Start)}}),
-		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
-		// Transaction markers take offsets too: seeing them is how the
-		// restore reaches an end that is a marker.
-		kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(r.isolation()),
-	)...)
+	rc, err := r.restoreConsumer()
 	if err != nil {
-		return 0, fmt.Errorf("restore client for %s: %w", p.Topic, err)
+		return 0, err
 	}
-	defer cl.Close()
+	feed, err := rc.open(p.Topic, p.Partition, p.Start)
+	if err != nil {
+		return 0, err
+	}
+	defer feed.close()
 	var batch store.Batch
 	next := p.Start
 	lastLog := started
 	for next < p.End {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
+		fetched, err := feed.take(ctx)
+		if err != nil {
 			return 0, err
 		}
-		var ferr error
-		fs.EachError(func(t string, part int32, err error) { ferr = fmt.Errorf("fetching changelog %s/%d: %w", t, part, err) })
-		if ferr != nil {
-			return 0, ferr
+		for _, recs := range fetched {
+			for _, rec := range recs {
+				if rec.Offset < next || rec.Offset >= p.End {
+					continue // fetched again after a pause, or past the end
+				}
+				next = rec.Offset + 1
+				if rec.Attrs.IsControl() {
+					continue
+				}
+				if rec.Value == nil {
+					batch.Delete(rec.Key)
+				} else {
+					batch.Set(rec.Key, rec.Value)
+				}
+			}
 		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset >= p.End {
-				return
-			}
-			next = rec.Offset + 1
-			if rec.Attrs.IsControl() {
-				return
-			}
-			if rec.Value == nil {
-				batch.Delete(rec.Key)
-			} else {
-				batch.Set(rec.Key, rec.Value)
-			}
-		})
 		if batch.Len() >= 10000 || next >= p.End {
 			if err := b.Write(&batch); err != nil {
 				return 0, fmt.Errorf("applying changelog %s/%d to store %s: %w", p.Topic, p.Partition, p.Store, err)
@@ -129,6 +123,41 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 	p.Done = true
 	r.reportRestore(p)
 	return p.End, nil
+}
+
+// restoreConsumer returns the instance's restore consumer, created on
+// first use; Run closes it.
+func (r *Runtime) restoreConsumer() (*restoreConsumer, error) {
+	r.restorerMu.Lock()
+	defer r.restorerMu.Unlock()
+	if r.restorerClosed {
+		return nil, errors.New("the app is stopping")
+	}
+	if r.restorer == nil {
+		rc, err := newRestoreConsumer(append(r.baseOpts(),
+			kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
+			// Transaction markers take offsets too: seeing them is how the
+			// restore reaches an end that is a marker.
+			kgo.KeepControlRecords(),
+			kgo.FetchIsolationLevel(r.isolation()),
+		))
+		if err != nil {
+			return nil, fmt.Errorf("creating the restore consumer: %w", err)
+		}
+		r.restorer = rc
+	}
+	return r.restorer, nil
+}
+
+// closeRestoreConsumer closes the restore consumer, if one was created.
+func (r *Runtime) closeRestoreConsumer() {
+	r.restorerMu.Lock()
+	defer r.restorerMu.Unlock()
+	r.restorerClosed = true
+	if r.restorer != nil {
+		r.restorer.close()
+		r.restorer = nil
+	}
 }
 
 func (r *Runtime) reportRestore(p RestoreProgress) {
@@ -254,7 +283,6 @@ type pendingRestore struct {
 // context canceled) or a shutdown stops the restore; closing the task waits
 // for it (ts.running).
 func (r *Runtime) restoreTask(ts *taskState) {
-	defer r.updateState() // Restoring → Running
 	defer ts.running.Add(-1)
 	id := ts.t.ID()
 	for _, pr := range ts.restores {

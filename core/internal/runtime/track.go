@@ -151,6 +151,13 @@ func (t *partTracker) skipDone(offset int64) bool {
 	return false
 }
 
+// dispatched reports whether a range was ever dispatched.
+func (t *partTracker) dispatched() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next >= 0
+}
+
 // inFlight returns the number of dispatched ranges not yet committed past.
 func (t *partTracker) inFlight() int {
 	t.mu.Lock()
