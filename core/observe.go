@@ -3,6 +3,7 @@ package kstreams
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -114,8 +115,9 @@ func (k RebalanceKind) String() string {
 // RebalanceEvent is a rebalance callback that returned.
 type RebalanceEvent struct {
 	Kind       RebalanceKind
-	Partitions int           // partitions assigned, revoked or lost
-	Duration   time.Duration // how long the callback ran
+	Partitions int                // partitions assigned, revoked or lost
+	Topics     map[string][]int32 // those partitions by topic
+	Duration   time.Duration      // how long the callback ran
 }
 
 // StoreOp is an operation on a store.
@@ -237,8 +239,13 @@ func (a *App) applyObservers() {
 		ro.Committed = func(d time.Duration, err error) { f(CommitEvent{Duration: d, Err: err}) }
 	}
 	if f := o.Rebalanced; f != nil {
-		ro.Rebalanced = func(k runtime.RebalanceKind, n int, d time.Duration) {
-			f(RebalanceEvent{Kind: RebalanceKind(k), Partitions: n, Duration: d})
+		ro.Rebalanced = func(k runtime.RebalanceKind, parts map[string][]int32, d time.Duration) {
+			ev := RebalanceEvent{Kind: RebalanceKind(k), Duration: d, Topics: make(map[string][]int32, len(parts))}
+			for t, ps := range parts {
+				ev.Partitions += len(ps)
+				ev.Topics[t] = slices.Clone(ps)
+			}
+			f(ev)
 		}
 	}
 	if f := o.StoreOp; f != nil {

@@ -32,8 +32,8 @@ type Observer struct {
 	// Committed: an offset commit (or a transaction's) ended after d.
 	Committed func(d time.Duration, err error)
 	// Rebalanced: a rebalance callback (assigned, revoked, lost) returned
-	// after d, for partitions partitions.
-	Rebalanced func(kind RebalanceKind, partitions int, d time.Duration)
+	// after d, for partitions (franz-go's map: read only).
+	Rebalanced func(kind RebalanceKind, partitions map[string][]int32, d time.Duration)
 	// StoreOp: a sampled store operation took d.
 	StoreOp func(store string, op StoreOp, d time.Duration)
 	// Nodes observe the task's nodes (see graph.NodeObserver).
@@ -196,11 +196,7 @@ func (r *Runtime) observeRebalance(kind RebalanceKind, parts map[string][]int32)
 		r.obs.rebalancing.Add(-1)
 		r.updateState()
 		if f := r.obs.Rebalanced; f != nil {
-			n := 0
-			for _, ps := range parts {
-				n += len(ps)
-			}
-			f(kind, n, time.Since(start))
+			f(kind, parts, time.Since(start))
 		}
 	}
 }
