@@ -13,6 +13,7 @@
 #   --no-bench   skip the quick run of the Kafka Streams comparison harness
 #   --no-fuzz    skip the fuzzing pass
 #   --soak       run the long chaos soak instead of the short scenarios (~30 min),
+#                the Kafka Streams differential check on 1000 cases instead of 30,
 #                and the long real-broker tests (KSTREAMS_TEST_LONG=1)
 #
 # FUZZTIME (default 6s) is how long each fuzz target runs.
@@ -25,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-kafka=1 chaos=short bench=1 fuzz=1
+kafka=1 chaos=short bench=1 fuzz=1 ksdiff_cases=30 java_ok=0
 gotest=()
 for a in "$@"; do
   case "$a" in
@@ -33,7 +34,7 @@ for a in "$@"; do
     --no-chaos) chaos="" ;;
     --no-bench) bench=0 ;;
     --no-fuzz) fuzz=0 ;;
-    --soak) chaos=long; export KSTREAMS_TEST_LONG=1 ;;
+    --soak) chaos=long ksdiff_cases=1000; export KSTREAMS_TEST_LONG=1 ;;
     *) gotest+=("$a") ;;
   esac
 done
@@ -148,6 +149,7 @@ if ((kafka)); then
   stop_broker() { tools/kafka/kafka.sh stop -d "$run_dir" || true; }
   stage "real Apache Kafka: core integration suite"
   if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
+    java_ok=1
     trap 'stop_broker; rm -rf "$work"' EXIT
     echo "broker at $brokers (logs in $run_dir)"
     # Every test of package kstreams: those that take testBrokers (the
@@ -176,6 +178,21 @@ else
   ((bench == 0)) || notrun+=("benchmark harness: --no-kafka")
   chaos=""
   bench=0
+fi
+
+# 3b. kstreams against Kafka Streams, record for record (tools/ksdiff): the
+# same topologies on the same generated inputs in Kafka Streams'
+# TopologyTestDriver and in kstreamstest. Needs the Java and Maven the broker
+# needed; a few seconds for 30 cases.
+if ((java_ok)); then
+  stage "Kafka Streams differential check (tools/ksdiff, $ksdiff_cases cases)"
+  if ! (cd tools && go run ./ksdiff -cases "$ksdiff_cases"); then
+    fail "tools/ksdiff: kstreams differs from Kafka Streams (see the cases above)"
+  fi
+elif ((kafka)); then
+  notrun+=("Kafka Streams differential check: no Java (the broker could not start)")
+else
+  notrun+=("Kafka Streams differential check: --no-kafka")
 fi
 
 # 4. The reliability suite: kill -9, broker bounces, scaling, lost state,
