@@ -349,7 +349,7 @@ func childReceivers[K, V any](in *instance, d *nodeDef) []namedReceiver[K, V] {
 	for _, c := range d.children {
 		// The typed API only lets a Node[K, V] be the parent of nodes that
 		// receive Record[K, V], so this assertion cannot fail.
-		out = append(out, namedReceiver[K, V]{name: c.Name, recv: in.receivers[c.Name].(receiver[K, V])})
+		out = append(out, namedReceiver[K, V]{name: c.Name, recv: observeNode(in, c, in.receivers[c.Name].(receiver[K, V]))})
 	}
 	return out
 }

@@ -27,6 +27,7 @@ func (r *Runtime) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	if r.killed.Load() {
 		return
 	}
+	defer r.observeRebalance(RebalanceAssigned, assigned)()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for topic, parts := range assigned {
@@ -156,6 +157,7 @@ func (r *Runtime) fetchCommitted(ctx context.Context) kadm.OffsetResponses {
 // gets a bounded time to complete, they are fenced, their outputs are
 // acknowledged, what is complete is committed, and they close.
 func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	defer r.observeRebalance(RebalanceRevoked, revoked)()
 	r.dropTasks(ctx, revoked, false)
 }
 
@@ -163,6 +165,7 @@ func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 // another member may own them already. Everything the instance has
 // buffered or in flight is aborted before this returns.
 func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	defer r.observeRebalance(RebalanceLost, lost)()
 	r.dropTasks(ctx, lost, true)
 }
 

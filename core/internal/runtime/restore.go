@@ -283,6 +283,7 @@ type pendingRestore struct {
 // context canceled) or a shutdown stops the restore; closing the task waits
 // for it (ts.running).
 func (r *Runtime) restoreTask(ts *taskState) {
+	defer r.updateState() // Restoring → Running
 	defer ts.running.Add(-1)
 	id := ts.t.ID()
 	for _, pr := range ts.restores {

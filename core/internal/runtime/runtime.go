@@ -72,6 +72,7 @@ type Runtime struct {
 
 	produceCtx context.Context
 	stopCtx    context.Context // Run's context: done when the app shuts down
+	obs        observer        // state and metrics hooks (see observe.go)
 	restorerMu sync.Mutex
 	restorer   *restoreConsumer // created by the first restore (see restoreConsumer)
 	// restorerClosed: Run closed the restore consumer; no restore starts.
@@ -168,6 +169,7 @@ func New(cfg Config) (*Runtime, error) {
 			r.subOf[t] = st
 		}
 	}
+	r.setObserver(cfg.Observer, cfg.OnState)
 	return r, nil
 }
 
@@ -185,6 +187,8 @@ func (r *Runtime) Stats() Stats {
 		Processed: r.stats.processed.Load(), Skipped: r.stats.skipped.Load(), DeadLettered: r.stats.deadLettered.Load(),
 		Commits: r.stats.commits.Load(), Restored: r.stats.restored.Load(), SkippedCompleted: r.stats.skippedDone.Load(),
 		MetadataDropped: r.stats.metaDropped.Load(), Inline: r.stats.inline.Load(), InlineStalls: r.stats.inlineStalls.Load(), Tasks: n,
+		Consumed: r.stats.consumed.Load(), Produced: r.stats.produced.Load(), InFlight: r.inFlightTotal.Load(), Units: r.unitsInFlight(),
+		Paused: r.pausedCount.Load(),
 	}
 }
 
@@ -197,6 +201,7 @@ func (r *Runtime) Kill() {
 // Run runs until ctx is done (then shuts down gracefully), Kill is called,
 // or a fatal error happens.
 func (r *Runtime) Run(ctx context.Context) (err error) {
+	defer r.observeRun(ctx)(&err)
 	var sourceTopics []string
 	async := false
 	for _, st := range r.cfg.Topology.Subtopologies {
@@ -253,7 +258,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.OnOffsetsFetched(r.onOffsetsFetched),
-		kgo.WithHooks(r.lease),
+		kgo.WithHooks(r.lease, produceHook{r}),
 	}, r.cfg.KgoOpts...)
 	var cl *kgo.Client
 	// The group's callbacks (which take mu) may run as soon as the client
