@@ -99,6 +99,7 @@ func (v readView) valid(version uint64) bool {
 var (
 	_ store.Backend      = (*Backend)(nil)
 	_ store.OffsetKeeper = (*Backend)(nil)
+	_ store.BatchGetter  = (*Backend)(nil)
 )
 
 // usableLocked returns why the backend may not be used, if it may not.
@@ -195,7 +196,9 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 }
 
 // GetMany returns the values of keys (values[i] and found[i] for keys[i]),
-// reading every key that is neither unflushed nor cached in one request.
+// reading every key that is neither unflushed nor cached in one request. It
+// implements store.BatchGetter: processors reach it through
+// KeyValueStore.GetMany.
 func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err error) {
 	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
 	b.mu.RLock()

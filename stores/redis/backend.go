@@ -63,6 +63,7 @@ type Backend struct {
 var (
 	_ store.Backend      = (*Backend)(nil)
 	_ store.OffsetKeeper = (*Backend)(nil)
+	_ store.BatchGetter  = (*Backend)(nil)
 )
 
 // Open opens the store instance named by bctx (App, Store, Partition) and
@@ -207,9 +208,8 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 
 // GetMany returns the values of keys (values[i] and found[i] for keys[i]),
 // reading every key that is neither buffered nor cached in one HMGET: one
-// round trip at most, however many keys. The runtime gives processors no
-// access to it yet (store.Backend has no batch read); tools and code
-// holding the Backend can use it.
+// round trip at most, however many keys. It implements store.BatchGetter:
+// processors reach it through KeyValueStore.GetMany.
 func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err error) {
 	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
 	b.mu.Lock()
