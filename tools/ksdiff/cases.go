@@ -230,6 +230,25 @@ func windowedCase(g *generator, id int, topology string, records int) *testCase 
 	return c
 }
 
+// tableCase generates updates of tables and records of streams, on the
+// topics topics, over few keys and few distinct values (so that updates
+// repeat values and tables hold a key when the other side needs it).
+func tableCase(topics ...string) func(g *generator, id int, topology string, records int) *testCase {
+	return func(g *generator, id int, topology string, records int) *testCase {
+		g.keys = []int{1, 2, 4}[g.r.IntN(3)]
+		c := &testCase{id: id, topology: topology}
+		for range records {
+			in := input{topic: topics[g.r.IntN(len(topics))], key: g.key(), ts: g.timestamp()}
+			if g.r.Float64() >= g.tomb {
+				v := fmt.Sprintf("v%d", g.r.IntN(5))
+				in.value = &v
+			}
+			c.inputs = append(c.inputs, in)
+		}
+		return c
+	}
+}
+
 // topologies lists what the harness runs, each with its case generator.
 var topologies = []struct {
 	name string
@@ -241,6 +260,12 @@ var topologies = []struct {
 	{"agg", windowedCase},
 	{"agg-final", windowedCase},
 	{"agg-onclose", windowedCase},
+	{"table", tableCase("in")},
+	{"stream-table", tableCase("stream", "table")},
+	{"stream-table-left", tableCase("stream", "table")},
+	{"table-table", tableCase("left", "right")},
+	{"table-table-left", tableCase("left", "right")},
+	{"table-table-outer", tableCase("left", "right")},
 }
 
 // generate returns n cases, cycling through the topologies (or only those

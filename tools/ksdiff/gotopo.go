@@ -7,9 +7,11 @@ import (
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/join"
 	"github.com/kstreams-go/kstreams/core/kstreamstest"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/core/table"
 	"github.com/kstreams-go/kstreams/core/window"
 )
 
@@ -63,6 +65,40 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
+	case "table":
+		t := table.FromTopic(b, "tbl", "in", serde.String, serde.Bytes, memory.Supplier())
+		kstreams.Sink(t.Updates(), "out", "out", serde.String, table.Nullable(serde.Bytes))
+		return []string{"out"}, nil
+	case "stream-table", "stream-table-left":
+		// Kafka Streams drops stream records with a null value before a
+		// stream-table join; kstreams has no null for typed values (a
+		// tombstone decodes as the zero value, here a nil slice), so the
+		// topology drops them itself (docs/joins.md).
+		s := kstreams.Filter(kstreams.Source(b, "stream", []string{"stream"}, serde.String, serde.Bytes), "drop-nulls",
+			func(r kstreams.Record[string, []byte]) bool { return r.Value != nil })
+		t := table.FromTopic(b, "tbl", "table", serde.String, serde.Bytes, memory.Supplier())
+		var j kstreams.Node[string, []byte]
+		if name == "stream-table" {
+			j = join.StreamTable(s, t, "join", func(_ string, v, row []byte) ([]byte, error) { return joined(&v, &row), nil })
+		} else {
+			j = join.StreamTableLeft(s, t, "join", func(_ string, v []byte, row *[]byte) ([]byte, error) { return joined(&v, row), nil })
+		}
+		kstreams.Sink(j, "out", "out", serde.String, serde.Bytes)
+		return []string{"out"}, nil
+	case "table-table", "table-table-left", "table-table-outer":
+		l := table.FromTopic(b, "l", "left", serde.String, serde.Bytes, memory.Supplier())
+		r := table.FromTopic(b, "r", "right", serde.String, serde.Bytes, memory.Supplier())
+		var j kstreams.Node[string, *[]byte]
+		switch name {
+		case "table-table":
+			j = join.TableTable(l, r, "join", func(_ string, lv, rv []byte) ([]byte, error) { return joined(&lv, &rv), nil })
+		case "table-table-left":
+			j = join.TableTableLeft(l, r, "join", func(_ string, lv []byte, rv *[]byte) ([]byte, error) { return joined(&lv, rv), nil })
+		default:
+			j = join.TableTableOuter(l, r, "join", func(_ string, lv, rv *[]byte) ([]byte, error) { return joined(lv, rv), nil })
+		}
+		kstreams.Sink(j, "out", "out", serde.String, table.Nullable(serde.Bytes))
+		return []string{"out"}, nil
 	}
 	return nil, fmt.Errorf("unknown topology %q", c.topology)
 }
@@ -110,6 +146,18 @@ func runGo(c *testCase) ([]output, error) {
 		}
 	}
 	return res, nil
+}
+
+// joined is the joiner of the join topologies, as the Java side's: both
+// values, "~" for a null (a nil pointer, or a stream record's null value).
+func joined(l, r *[]byte) []byte {
+	side := func(v *[]byte) string {
+		if v == nil || *v == nil {
+			return "~"
+		}
+		return string(*v)
+	}
+	return []byte(side(l) + "+" + side(r))
 }
 
 func bytesOf(s *string) []byte {

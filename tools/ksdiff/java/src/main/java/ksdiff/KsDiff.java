@@ -38,6 +38,7 @@ import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
+import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.test.TestRecord;
 
@@ -191,6 +192,17 @@ public final class KsDiff {
     return agg + (value == null ? "~" : value) + ";";
   }
 
+  /** A table read from topic, materialized in a store named store. */
+  private static KTable<String, String> table(StreamsBuilder b, String topic, String store) {
+    return b.table(topic, Consumed.with(Serdes.String(), Serdes.String()),
+        Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(store).withKeySerde(Serdes.String()).withValueSerde(Serdes.String()));
+  }
+
+  /** The joiner of the join topologies: both values, "~" for a null. */
+  private static String joined(String l, String r) {
+    return (l == null ? "~" : l) + "+" + (r == null ? "~" : r);
+  }
+
   /** Adds a windowed count or aggregation of in, named by name, writing to topic. */
   private static void windowed(KStream<String, String> in, String name, Map<String, String> p, String prefix, String topic) {
     TimeWindows w = TimeWindows.ofSizeAndGrace(Duration.ofMillis(param(p, "size")), Duration.ofMillis(param(p, "grace")))
@@ -237,6 +249,34 @@ public final class KsDiff {
         windowed(in, kind + "-onclose", p, "onclose-", "out");
         windowed(in, kind + "-final", p, "final-", "final");
         return List.of("out", "final");
+      }
+      case "table": {
+        table(b, "in", "tbl").toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "stream-table":
+      case "stream-table-left": {
+        KStream<String, String> s = b.stream("stream", Consumed.with(Serdes.String(), Serdes.String()));
+        KTable<String, String> t = table(b, "table", "tbl");
+        KStream<String, String> j = name.endsWith("-left") ? s.leftJoin(t, KsDiff::joined) : s.join(t, KsDiff::joined);
+        j.to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "table-table":
+      case "table-table-left":
+      case "table-table-outer": {
+        KTable<String, String> l = table(b, "left", "l");
+        KTable<String, String> r = table(b, "right", "r");
+        KTable<String, String> j;
+        if (name.endsWith("-left")) {
+          j = l.leftJoin(r, KsDiff::joined);
+        } else if (name.endsWith("-outer")) {
+          j = l.outerJoin(r, KsDiff::joined);
+        } else {
+          j = l.join(r, KsDiff::joined);
+        }
+        j.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
       }
       default:
         throw new IllegalArgumentException("unknown topology " + name);

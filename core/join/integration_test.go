@@ -1,0 +1,226 @@
+package join_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/embedded"
+	"github.com/kstreams-go/kstreams/core/join"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/core/table"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Orders enriched with customers on a cluster (KSTREAMS_TEST_BROKERS, or
+// an in-process one), four partitions: the table is kept across a restart
+// (restored from its changelog), and a deleted customer's orders are joined
+// with no customer.
+func TestIntegrationStreamTableLeftJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	brokers := testBrokers(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	orders, customers, out, appID := "orders-"+suffix, "customers-"+suffix, "enriched-"+suffix, "join-it-"+suffix
+	createTopics(t, brokers, 4, orders, customers, out)
+
+	b := kstreams.NewBuilder()
+	ords := kstreams.Source(b, "orders", []string{orders}, serde.String, serde.String)
+	cs := table.FromTopic(b, "customers", customers, serde.String, serde.String, memory.Supplier())
+	enriched := join.StreamTableLeft(ords, cs, "enrich", func(_ string, order string, tier *string) (string, error) {
+		return order + "/" + str(tier), nil
+	})
+	kstreams.Sink(enriched, "out", out, serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, brokers)
+	runApp := func(phase string, recs ...*kgo.Record) {
+		t.Helper()
+		app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+			kstreams.WithCommitInterval(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- app.Run(ctx) }()
+		// Customers first, committed, then the orders: each order then
+		// sees its customer whatever order the runtime reads topics in.
+		var cust, ord []*kgo.Record
+		for _, r := range recs {
+			if r.Topic == customers {
+				cust = append(cust, r)
+			} else {
+				ord = append(ord, r)
+			}
+		}
+		produce(t, cl, cust...)
+		waitCommitted(t, brokers, appID, customers, 60*time.Second)
+		produce(t, cl, ord...)
+		waitCommitted(t, brokers, appID, orders, 60*time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: app: %v", phase, err)
+		}
+	}
+	rec := func(topic, key, value string) *kgo.Record {
+		r := &kgo.Record{Topic: topic, Key: []byte(key)}
+		if value != "" {
+			r.Value = []byte(value)
+		}
+		return r
+	}
+	var first []*kgo.Record
+	for i := range 20 {
+		first = append(first, rec(customers, fmt.Sprintf("c%02d", i), fmt.Sprintf("tier%d", i%3)))
+	}
+	for i := range 20 {
+		first = append(first, rec(orders, fmt.Sprintf("c%02d", i), fmt.Sprintf("o%02d", i)))
+	}
+	runApp("first run", first...)
+	// Second run: the table comes back from its changelog; c03 is deleted,
+	// c04 changes tier.
+	second := []*kgo.Record{rec(customers, "c03", ""), rec(customers, "c04", "tier9")}
+	for _, c := range []string{"c03", "c04", "c05", "c99"} {
+		second = append(second, rec(orders, c, "p-"+c))
+	}
+	runApp("second run", second...)
+
+	var got []string
+	for _, r := range readToEnd(t, brokers, out) {
+		got = append(got, string(r.Key)+"="+string(r.Value))
+	}
+	slices.Sort(got)
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("c%02d=o%02d/tier%d", i, i, i%3))
+	}
+	want = append(want, "c03=p-c03/~", "c04=p-c04/tier9", "c05=p-c05/tier2", "c99=p-c99/~")
+	slices.Sort(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("enriched orders:\n%s\nwant\n%s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+}
+
+// waitCommitted waits until group has committed every record of topic.
+func waitCommitted(t testing.TB, brokers []string, group, topic string, timeout time.Duration) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, brokers))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	deadline := time.Now().Add(timeout)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil && ends.Error() == nil {
+			committed, err := adm.FetchOffsets(ctx, group)
+			if err == nil {
+				all := true
+				ends.Each(func(o kadm.ListedOffset) {
+					c, ok := committed.Lookup(topic, o.Partition)
+					all = all && (o.Offset == 0 || ok && c.At == o.Offset)
+				})
+				if all {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for every record of %s to be committed", timeout, topic)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readToEnd reads every record of topic up to its current end offsets.
+func readToEnd(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(newClient(t, brokers)).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var recs []*kgo.Record
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s to its end: %v (partitions left: %v)", topic, ctx.Err(), remaining)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset < end {
+				recs = append(recs, r)
+				if r.Offset+1 == end {
+					delete(remaining, r.Partition)
+				}
+			}
+		})
+	}
+	return recs
+}
+
+// testBrokers returns the brokers of KSTREAMS_TEST_BROKERS (a real Kafka),
+// or of a new in-process cluster.
+func testBrokers(t testing.TB) []string {
+	t.Helper()
+	if env := os.Getenv("KSTREAMS_TEST_BROKERS"); env != "" {
+		return strings.Split(env, ",")
+	}
+	c, err := embedded.NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.Brokers()
+}
+
+func newClient(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resps, err := kadm.NewClient(newClient(t, brokers)).CreateTopics(ctx, partitions, -1, nil, topics...)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		t.Fatalf("creating topics %v: %v", topics, err)
+	}
+}
+
+func produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("producing: %v", err)
+	}
+}
