@@ -117,12 +117,37 @@ func WithLogger(l *slog.Logger) Option {
 	return func(a *App) error { a.cfg.Logger = l; return nil }
 }
 
-// WithKgoOptions passes options to the franz-go client, after kstreams' own
-// (so they win): TLS (kgo.DialTLSConfig), SASL (kgo.SASL), client id, fetch
-// and produce tuning, and any other franz-go setting. Options that change
-// how kstreams consumes (group, topics, balancers, auto-commit) break it.
+// WithKgoOptions passes options to the franz-go clients, after kstreams'
+// own (so they win): seed brokers, TLS (kgo.DialTLSConfig, kgo.Dialer),
+// SASL (kgo.SASL with package sasl/plain, sasl/scram, sasl/oauth, ...),
+// client id, rack, logger and hooks, fetch and produce tuning
+// (kgo.FetchMaxBytes, kgo.ProducerLinger, kgo.ProducerBatchCompression,
+// ...), kgo.HeartbeatInterval and kgo.RequireStableFetchOffsets.
+//
+// Options that would break kstreams are a NewApp error naming the option:
+// what the runtime reads and from where (kgo.ConsumeTopics and its
+// siblings, kgo.ConsumeResetOffset, kgo.FetchIsolationLevel,
+// kgo.KeepControlRecords); where and how it writes (kgo.RecordPartitioner,
+// which would send changelog records to other partitions than their
+// task's, kgo.RackAwarePartitioning, kgo.DefaultProduceTopicAlways,
+// kgo.TransactionalID, kgo.TransactionTimeout, kgo.DisableIdempotentWrite,
+// kgo.RequiredAcks, kgo.ManualFlushing,
+// kgo.AllowIdempotentProduceCancellation); and every consumer group option
+// but the two above (kgo.ConsumerGroup, kgo.Balancers, kgo.SessionTimeout,
+// kgo.RebalanceTimeout, auto-commit, rebalance callbacks, ...): the group
+// is the runtime's. Use WithSessionTimeout, WithRebalanceTimeout,
+// WithCommitInterval, WithTransactions and a sink's WithPartitioner
+// instead.
 func WithKgoOptions(opts ...kgo.Opt) Option {
-	return func(a *App) error { a.cfg.KgoOpts = append(a.cfg.KgoOpts, opts...); return nil }
+	return func(a *App) error {
+		for i, o := range opts {
+			if err := checkKgoOption(o); err != nil {
+				return fmt.Errorf("WithKgoOptions: option %d: %w", i+1, err)
+			}
+		}
+		a.cfg.KgoOpts = append(a.cfg.KgoOpts, opts...)
+		return nil
+	}
 }
 
 // WithSessionTimeout sets the consumer group's session timeout (default

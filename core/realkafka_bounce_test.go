@@ -66,7 +66,7 @@ func TestRealKafkaBrokerBounce(t *testing.T) {
 	sendIDs(t, producer, in, 0, 2000, 20, inputs)
 	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
 		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(200*time.Millisecond),
-		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+		kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second)))
 	waitFor(t, 60*time.Second, "2000 outputs", func() bool { return len(outputIDs(results.snapshot())) >= 2000 })
 
 	kafkaSh(t, sh, dir, "stop-node", "1")
@@ -120,7 +120,7 @@ func TestRealKafkaLeaderKill(t *testing.T) {
 	opts := func() []kstreams.Option {
 		return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithStateDir(t.TempDir()),
 			kstreams.WithCommitInterval(200 * time.Millisecond),
-			kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second))}
+			kstreams.WithSessionTimeout(6 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second))}
 	}
 	a := startApp(t, countingTopology(t, in, out, fileSupplier()), opts()...)
 	waitFor(t, 60*time.Second, "3000 outputs", func() bool { return len(outputIDs(results.snapshot())) >= 3000 })
@@ -370,7 +370,7 @@ func TestRealKafkaLongBrokerOutage(t *testing.T) {
 	inputs := map[string]string{}
 	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
 		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(200*time.Millisecond),
-		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+		kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second)))
 	sendIDs(t, producer, in, 0, 2000, 20, inputs)
 	waitFor(t, 60*time.Second, "the first outputs", func() bool { return len(outputIDs(results.snapshot())) >= 100 })
 

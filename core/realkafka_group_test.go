@@ -93,7 +93,7 @@ func TestRealKafkaHelperProcess(t *testing.T) {
 	app, err := kstreams.NewApp(countingTopology(t, in, out, memory.Supplier()),
 		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
 		kstreams.WithCommitInterval(100*time.Millisecond),
-		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+		kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestRealKafkaKill9Takeover(t *testing.T) {
 	start := time.Now()
 	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
 		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(100*time.Millisecond),
-		kstreams.WithKgoOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second)))
+		kstreams.WithSessionTimeout(6*time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(time.Second)))
 	waitFor(t, 90*time.Second, "every input id in the output", func() bool { return len(outputIDs(results.snapshot())) == len(inputs) })
 	took := time.Since(start)
 	stats := a.app.Stats()

@@ -4,6 +4,8 @@
 // For each input record (key: any string, value: a unique id) it increments
 // the key's count in store "counts" (changelogged) and writes to the output
 // topic, under the same key, {"id": <the input's value>, "count": <new count>}.
+// The store is in memory, in Pebble or in Redis (-store redis -redis
+// host:port), with a changelog unless -changelog=false.
 // Values starting with "poison" make the processor fail; values starting
 // with "garbage" fail to deserialize: the error policies decide what
 // happens to them.
@@ -37,6 +39,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
 	"github.com/kstreams-go/kstreams/stores/pebble"
+	redisstore "github.com/kstreams-go/kstreams/stores/redis"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -46,7 +50,9 @@ var (
 	in             = flag.String("in", "", "input topic")
 	out            = flag.String("out", "", "output topic")
 	stateDir       = flag.String("state-dir", "", "state directory")
-	storeKind      = flag.String("store", "memory", "store backend: memory or pebble")
+	storeKind      = flag.String("store", "memory", "store backend: memory, pebble or redis")
+	redisAddr      = flag.String("redis", "", "address (host:port) of the Redis server of -store redis")
+	changelog      = flag.Bool("changelog", true, "log the store's writes to a changelog topic (false: store.WithoutChangelog, for a store durable by itself, as redis)")
 	commitInterval = flag.Duration("commit-interval", time.Second, "commit interval")
 	sessionTimeout = flag.Duration("session-timeout", 6*time.Second, "consumer group session timeout")
 	procErrors     = flag.String("processing-errors", "fail", "policy for processing errors: fail, skip or dlq=<topic>")
@@ -97,6 +103,13 @@ func run() error {
 		supplier = memory.Supplier()
 	case "pebble":
 		supplier = pebble.Supplier(pebble.WithCacheSize(16 << 20))
+	case "redis":
+		if *redisAddr == "" {
+			return errors.New("-store redis needs -redis host:port")
+		}
+		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr})
+		defer rdb.Close()
+		supplier = redisstore.Supplier(rdb)
 	default:
 		return fmt.Errorf("unknown store %q", *storeKind)
 	}
@@ -108,7 +121,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	topo, err := topology(*in, *out, supplier)
+	var specOpts []store.SpecOption
+	if !*changelog {
+		specOpts = append(specOpts, store.WithoutChangelog())
+	}
+	topo, err := topology(*in, *out, supplier, specOpts...)
 	if err != nil {
 		return err
 	}
@@ -121,11 +138,9 @@ func run() error {
 		kstreams.WithProcessingErrors(pp),
 		kstreams.WithDeserializationErrors(dp),
 		kstreams.WithReplicationFactor(int16(*rf)),
-		kstreams.WithKgoOptions(
-			kgo.SessionTimeout(*sessionTimeout),
-			kgo.HeartbeatInterval(*sessionTimeout/6),
-			kgo.RebalanceTimeout(30*time.Second),
-		),
+		kstreams.WithSessionTimeout(*sessionTimeout),
+		kstreams.WithRebalanceTimeout(30 * time.Second),
+		kstreams.WithKgoOptions(kgo.HeartbeatInterval(*sessionTimeout / 6)),
 		kstreams.WithRestoreListener(func(p kstreams.RestoreProgress) {
 			if p.Done {
 				logMu.Lock()
@@ -183,9 +198,9 @@ var checkedString = serde.Funcs[string]{
 	},
 }
 
-func topology(in, out string, supplier store.Supplier) (*kstreams.Topology, error) {
+func topology(in, out string, supplier store.Supplier, opts ...store.SpecOption) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier))
+	countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.String, serde.Int64, supplier, opts...))
 	src := kstreams.Source(b, "in", []string{in}, serde.String, serde.Serde[string](checkedString))
 	counted := kstreams.Process(src, "count", func() kstreams.Processor[string, string, string, []byte] { return &counter{store: countsStore} },
 		kstreams.WithStores(countsStore))

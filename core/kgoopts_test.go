@@ -1,0 +1,116 @@
+package kstreams_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/serde"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+func passThroughTopology(t *testing.T) *kstreams.Topology {
+	t.Helper()
+	b := kstreams.NewBuilder()
+	kstreams.Sink(kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String), "out", "out", serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// TestWithKgoOptionsRefusesWhatBreaksKstreams: every franz-go option that
+// would fight the runtime (its group, what it reads, where and how it
+// writes) is a NewApp error naming the option; the others are accepted.
+func TestWithKgoOptionsRefusesWhatBreaksKstreams(t *testing.T) {
+	topo := passThroughTopology(t)
+	newApp := func(opts ...kgo.Opt) error {
+		_, err := kstreams.NewApp(topo, kstreams.WithApplicationID("kgo-opts"), kstreams.WithBrokers("127.0.0.1:1"),
+			kstreams.WithKgoOptions(opts...))
+		return err
+	}
+	refused := map[string]kgo.Opt{
+		// The partitioner would send changelog records to other partitions
+		// than their task's.
+		"RecordPartitioner":                  kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		"RackAwarePartitioning":              kgo.RackAwarePartitioning(),
+		"DefaultProduceTopicAlways":          kgo.DefaultProduceTopicAlways(),
+		"TransactionalID":                    kgo.TransactionalID("x"),
+		"TransactionTimeout":                 kgo.TransactionTimeout(time.Minute),
+		"DisableIdempotentWrite":             kgo.DisableIdempotentWrite(),
+		"RequiredAcks":                       kgo.RequiredAcks(kgo.LeaderAck()),
+		"ManualFlushing":                     kgo.ManualFlushing(),
+		"AllowIdempotentProduceCancellation": kgo.AllowIdempotentProduceCancellation(),
+		"ConsumeTopics":                      kgo.ConsumeTopics("other"),
+		"ConsumeRegex":                       kgo.ConsumeRegex(),
+		"ConsumeExcludeTopics":               kgo.ConsumeExcludeTopics("x"),
+		"ConsumePartitions":                  kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"in": {0: kgo.NewOffset()}}),
+		"ConsumeResetOffset":                 kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		"ConsumeStartOffset":                 kgo.ConsumeStartOffset(kgo.NewOffset().AtEnd()),
+		"FetchIsolationLevel":                kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		"KeepControlRecords":                 kgo.KeepControlRecords(),
+		// Group options.
+		"ConsumerGroup":        kgo.ConsumerGroup("other"),
+		"SessionTimeout":       kgo.SessionTimeout(10 * time.Second),
+		"RebalanceTimeout":     kgo.RebalanceTimeout(10 * time.Second),
+		"Balancers":            kgo.Balancers(kgo.RoundRobinBalancer()),
+		"DisableAutoCommit":    kgo.DisableAutoCommit(),
+		"AutoCommitInterval":   kgo.AutoCommitInterval(time.Second),
+		"AutoCommitMarks":      kgo.AutoCommitMarks(),
+		"BlockRebalanceOnPoll": kgo.BlockRebalanceOnPoll(),
+		"InstanceID":           kgo.InstanceID("x"),
+		"OnPartitionsRevoked":  kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) {}),
+		"OnPartitionsLost":     kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) {}),
+		"GroupProtocol":        kgo.GroupProtocol("consumer"),
+	}
+	for name, o := range refused {
+		// Among accepted options, in any position.
+		err := newApp(kgo.ClientID("a"), o, kgo.FetchMaxWait(time.Second))
+		if err == nil {
+			t.Errorf("kgo.%s was accepted", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "kgo."+name+" ") || !strings.Contains(err.Error(), "WithKgoOptions: option 2") {
+			t.Errorf("kgo.%s: the error does not name the option and its position: %v", name, err)
+		}
+	}
+	if err := newApp(kgo.SessionTimeout(time.Second)); err == nil || !strings.Contains(err.Error(), "kstreams.WithSessionTimeout") {
+		t.Errorf("kgo.SessionTimeout: the error does not point to kstreams.WithSessionTimeout: %v", err)
+	}
+	if err := newApp(nil); err == nil || !strings.Contains(err.Error(), "nil kgo.Opt") {
+		t.Errorf("a nil option: %v", err)
+	}
+
+	accepted := map[string]kgo.Opt{
+		"SeedBrokers":               kgo.SeedBrokers("127.0.0.1:2"),
+		"DialTLSConfig":             kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
+		"Dialer":                    kgo.Dialer((&net.Dialer{}).DialContext),
+		"SASL scram":                kgo.SASL(scram.Auth{User: "u", Pass: "p"}.AsSha512Mechanism()),
+		"SASL plain":                kgo.SASL(plain.Auth{User: "u", Pass: "p"}.AsMechanism()),
+		"ClientID":                  kgo.ClientID("id"),
+		"Rack":                      kgo.Rack("a"),
+		"WithHooks":                 kgo.WithHooks(),
+		"WithLogger":                kgo.WithLogger(kgo.BasicLogger(nil, kgo.LogLevelNone, nil)),
+		"FetchMaxBytes":             kgo.FetchMaxBytes(1 << 20),
+		"FetchMaxWait":              kgo.FetchMaxWait(time.Second),
+		"ProducerLinger":            kgo.ProducerLinger(time.Millisecond),
+		"ProducerBatchCompression":  kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+		"ProducerBatchMaxBytes":     kgo.ProducerBatchMaxBytes(1 << 20),
+		"RecordRetries":             kgo.RecordRetries(10),
+		"HeartbeatInterval":         kgo.HeartbeatInterval(time.Second),
+		"RequireStableFetchOffsets": kgo.RequireStableFetchOffsets(),
+		"DefaultProduceTopic":       kgo.DefaultProduceTopic("x"),
+	}
+	for name, o := range accepted {
+		if err := newApp(o); err != nil {
+			t.Errorf("%s was refused: %v", name, err)
+		}
+	}
+}
