@@ -72,11 +72,6 @@ func TestBatchProcessorReadsInOneRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	// The runtime wraps each store (changelog, timings); until its wrappers
-	// implement store.BatchGetter (calling store.GetMany on the backend
-	// they wrap), a processor's GetMany reads one key at a time: this test
-	// then finds an HGET per key. Remove this line with that change.
-	t.Skip("needs the runtime's store wrappers to forward GetMany (issue #16, item 2)")
 	const in, out, keys, records = "batch-in", "batch-out", 150, 600
 	rdb, rt := newClient(t, startRedis(t))
 	c, err := embedded.NewCluster(embedded.Topic(in, 1), embedded.Topic(out, 1))

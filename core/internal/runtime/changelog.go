@@ -48,6 +48,12 @@ type changelogBackend struct {
 	records []kgo.Record
 }
 
+// GetMany reads through to the backend's batch read, if it has one (see
+// store.BatchGetter): reads are not logged.
+func (c *changelogBackend) GetMany(keys [][]byte) ([][]byte, []bool, error) {
+	return store.GetMany(c.Backend, keys)
+}
+
 // onAcked is the promise of changelog records. A changelog write is never
 // skipped or dead-lettered: the store would hold state that no restore can
 // bring back. A failure marks the task failed (nothing more of it is

@@ -289,6 +289,15 @@ func (s *timedStore) Get(key []byte) ([]byte, bool, error) {
 	return v, ok, err
 }
 
+// GetMany forwards to the backend's batch read (store.BatchGetter), timed
+// as one Get.
+func (s *timedStore) GetMany(keys [][]byte) ([][]byte, []bool, error) {
+	t := s.sample()
+	v, ok, err := store.GetMany(s.Backend, keys)
+	s.done(StoreGet, t)
+	return v, ok, err
+}
+
 func (s *timedStore) Set(key, value []byte) error {
 	t := s.sample()
 	err := s.Backend.Set(key, value)
