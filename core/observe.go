@@ -55,10 +55,20 @@ type Observer struct {
 	// Restore: the restoration of a store from its changelog progressed,
 	// as WithRestoreListener.
 	Restore func(RestoreProgress)
+	// StateChanged: the App's state changed, as WithStateListener. The
+	// first change (to StateStarting) comes from Run, after NewApp
+	// returned: from then on the observer may call the App's State and
+	// Stats.
+	StateChanged func(StateEvent)
 	// SampleEvery is the sampling interval of the timed calls: one in
 	// SampleEvery, rounded up to a power of two. 0 means 64; 1 times every
 	// call.
 	SampleEvery int
+}
+
+// StateEvent is a change of the App's state.
+type StateEvent struct {
+	Old, New State
 }
 
 // FetchEvent is the records of one input partition handed to its task.
@@ -195,6 +205,7 @@ func mergeObservers(os []*Observer) *Observer {
 		m.Rebalanced = chain(m.Rebalanced, o.Rebalanced)
 		m.StoreOp = chain(m.StoreOp, o.StoreOp)
 		m.Restore = chain(m.Restore, o.Restore)
+		m.StateChanged = chain(m.StateChanged, o.StateChanged)
 		if o.SampleEvery != 0 && (m.SampleEvery == 0 || o.SampleEvery < m.SampleEvery) {
 			m.SampleEvery = o.SampleEvery
 		}
@@ -205,8 +216,12 @@ func mergeObservers(os []*Observer) *Observer {
 // applyObservers hands the observers and the state listeners to the
 // runtime's configuration; NewApp calls it.
 func (a *App) applyObservers() {
-	if len(a.stateListeners) > 0 {
-		ls := a.stateListeners
+	o := mergeObservers(a.observers)
+	ls := a.stateListeners
+	if f := o.StateChanged; f != nil {
+		ls = append(ls, func(old, new State) { f(StateEvent{Old: old, New: new}) })
+	}
+	if len(ls) > 0 {
 		a.cfg.OnState = func(old, new runtime.State) {
 			for _, l := range ls {
 				l(State(old), State(new))
@@ -216,7 +231,6 @@ func (a *App) applyObservers() {
 	if len(a.observers) == 0 {
 		return
 	}
-	o := mergeObservers(a.observers)
 	every := uint32(64)
 	if o.SampleEvery > 0 {
 		every = 1

@@ -88,7 +88,9 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	gauge := func(i int, v float64, labels ...string) {
 		ch <- prom.MustNewConstMetric(c.pulled[i], prom.GaugeValue, v, labels...)
 	}
-	if a := c.app.Load(); a != nil {
+	if a, st := c.app.Load(), c.state.Load(); a != nil && st < 0 {
+		gauge(mState, 1, kstreams.StateCreated.String()) // NewApp may still run: the App is not read
+	} else if a != nil {
 		s := a.Stats()
 		counter(mProcessed, s.Processed)
 		counter(mSkipped, s.Skipped)
@@ -100,7 +102,7 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 		gauge(mInFlightRecords, float64(s.InFlight))
 		gauge(mInFlightUnits, float64(s.Units))
 		gauge(mPaused, float64(s.Paused))
-		cur := a.State()
+		cur := kstreams.State(st)
 		for _, st := range states {
 			v := 0.0
 			if st == cur {

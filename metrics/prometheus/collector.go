@@ -38,8 +38,9 @@ const Namespace = "kstreams"
 // Collector is a prometheus.Collector of one App's metrics. Create it with
 // New, hand its Option to kstreams.NewApp, and register it.
 type Collector struct {
-	cfg config
-	app atomic.Pointer[kstreams.App]
+	cfg   config
+	app   atomic.Pointer[kstreams.App] // set by Option
+	state atomic.Int32                 // the App's state, once Run started; -1 before
 
 	consumed, produced, producedBytes, retries, commitFailures *prom.CounterVec
 	process, endToEnd, storeOps, commit, rebalance             *prom.HistogramVec
@@ -114,6 +115,7 @@ var (
 // New returns a Collector.
 func New(opts ...Option) *Collector {
 	c := &Collector{lag: map[topicPartition]int64{}, restore: map[storeTask]restoreInfo{}, late: map[string]*atomic.Int64{}}
+	c.state.Store(-1)
 	for _, o := range opts {
 		o(&c.cfg)
 	}
@@ -185,6 +187,9 @@ func (c *Collector) Observer() *kstreams.Observer {
 			c.storeOps.WithLabelValues(ev.Store, ev.Op.String()).Observe(ev.Duration.Seconds())
 		},
 		Restore: c.restored,
+		// The App is read (Stats) only once Run started: NewApp has
+		// returned by then.
+		StateChanged: func(ev kstreams.StateEvent) { c.state.Store(int32(ev.New)) },
 	}
 }
 

@@ -3,6 +3,8 @@
 // in one run on the same data:
 //
 //   - stateless: source → map → sink, vs consume → transform → produce → commit;
+//     stateless/kstreams-metrics is the same app with a Prometheus
+//     collector (metrics/prometheus) observing it, scraped every second;
 //   - count: count by key in a changelogged store, emitting each new count,
 //     vs an in-memory map that writes the same output and changelog records;
 //     count/kstreams-txn is the same app WithTransactions, timed to the
@@ -33,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
@@ -40,6 +43,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	kprom "github.com/kstreams-go/kstreams/metrics/prometheus"
+	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -86,12 +91,14 @@ func main() {
 		run  func(ctx context.Context, brokers []string, out string) error
 	}
 	all := map[string][]float64{}
+	cpuPer := map[string][]float64{}    // process CPU time (user+sys) per record, ns
 	withStart := map[string][]float64{} // records/s including start-up
 	var order []string
 	for round := range *rounds {
 		for i, s := range []scenario{
 			{"stateless/franz-go", rawStateless},
 			{"stateless/kstreams", kstreamsStateless},
+			{"stateless/kstreams-metrics", kstreamsStatelessMetrics},
 			{"count/franz-go", rawCount},
 			{"count/kstreams", func(ctx context.Context, brokers []string, out string) error { return kstreamsCount(ctx, brokers, out) }},
 			{"count/kstreams-txn", kstreamsCountTxn},
@@ -107,6 +114,7 @@ func main() {
 			mustCreate(brokers, out+"-changelog", int32(*partitions))
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
+			cpu0 := cpuTime()
 			t0 := time.Now()
 			go func() { errc <- s.run(ctx, brokers, out) }()
 			first, err := waitOutput(brokers, out, errc, strings.HasSuffix(s.name, "-txn"))
@@ -114,13 +122,15 @@ func main() {
 				log.Fatalf("%s: %v", s.name, err)
 			}
 			el, steady := time.Since(t0), time.Since(first)
+			cpu := cpuTime() - cpu0
 			cancel()
 			<-errc
 			rate := float64(*records) / steady.Seconds()
 			all[s.name] = append(all[s.name], rate)
 			withStart[s.name] = append(withStart[s.name], float64(*records)/el.Seconds())
-			fmt.Printf("round %d  %-20s %8.0f records/s  (first to last output %v; %v including start-up)\n",
-				round+1, s.name, rate, steady.Round(time.Millisecond), el.Round(time.Millisecond))
+			cpuPer[s.name] = append(cpuPer[s.name], float64(cpu.Nanoseconds())/float64(*records))
+			fmt.Printf("round %d  %-26s %8.0f records/s  (first to last output %v; %v including start-up; CPU %.0f ns/record)\n",
+				round+1, s.name, rate, steady.Round(time.Millisecond), el.Round(time.Millisecond), float64(cpu.Nanoseconds())/float64(*records))
 		}
 	}
 	results := map[string]float64{}
@@ -129,10 +139,14 @@ func main() {
 		rs := all[name]
 		slices.Sort(rs)
 		results[name] = rs[len(rs)/2]
-		fmt.Printf("%-20s %8.0f records/s\n", name, results[name])
+		fmt.Printf("%-26s %8.0f records/s  CPU %.0f ns/record\n", name, results[name], medianOf(cpuPer[name]))
 	}
 	if r, k := results["stateless/franz-go"], results["stateless/kstreams"]; r > 0 && k > 0 {
 		fmt.Printf("stateless ratio kstreams/franz-go: %.2f\n", k/r)
+	}
+	if off, on := results["stateless/kstreams"], results["stateless/kstreams-metrics"]; off > 0 && on > 0 {
+		cOff, cOn := medianOf(cpuPer["stateless/kstreams"]), medianOf(cpuPer["stateless/kstreams-metrics"])
+		fmt.Printf("stateless ratio metrics on/off:    %.2f (CPU per record: %.0f ns off, %.0f ns on: %.2f)\n", on/off, cOff, cOn, cOn/cOff)
 	}
 	if r, k := results["count/franz-go"], results["count/kstreams"]; r > 0 && k > 0 {
 		fmt.Printf("count ratio kstreams/franz-go:     %.2f\n", k/r)
@@ -145,6 +159,24 @@ func main() {
 		fmt.Printf("count ratio transactions/default, including start-up: %.2f (%.0f vs %.0f records/s)\n",
 			median(k)/median(r), median(k), median(r))
 	}
+}
+
+func medianOf(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// cpuTime returns the CPU time (user and system) the process used so far:
+// the embedded cluster's share is the same work in every scenario, and
+// unlike wall-clock throughput it does not move with other processes'
+// load.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func preload(brokers []string) {
@@ -281,6 +313,26 @@ func runApp(ctx context.Context, brokers []string, topo *kstreams.Topology, appI
 }
 
 func kstreamsStateless(ctx context.Context, brokers []string, out string) error {
+	return kstreamsStatelessWith(ctx, brokers, out)
+}
+
+// kstreamsStatelessMetrics is kstreamsStateless observed by a Prometheus
+// collector with its defaults, gathered every second as a scrape would.
+func kstreamsStatelessMetrics(ctx context.Context, brokers []string, out string) error {
+	c := kprom.New()
+	reg := prom.NewRegistry()
+	reg.MustRegister(c)
+	go func() {
+		for t := time.NewTicker(time.Second); ctx.Err() == nil; <-t.C {
+			if _, err := reg.Gather(); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}()
+	return kstreamsStatelessWith(ctx, brokers, out, c.Option())
+}
+
+func kstreamsStatelessWith(ctx context.Context, brokers []string, out string, opts ...kstreams.Option) error {
 	b := kstreams.NewBuilder()
 	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
 	m := kstreams.MapValues(src, "upper", func(v []byte) ([]byte, error) { return transform(v), nil })
@@ -289,7 +341,7 @@ func kstreamsStateless(ctx context.Context, brokers []string, out string) error 
 	if err != nil {
 		return err
 	}
-	return runApp(ctx, brokers, topo, "ks-"+out)
+	return runApp(ctx, brokers, topo, "ks-"+out, opts...)
 }
 
 func kstreamsCountTxn(ctx context.Context, brokers []string, out string) error {
