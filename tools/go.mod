@@ -6,6 +6,7 @@ require (
 	github.com/kstreams-go/kstreams/core v0.0.0
 	github.com/kstreams-go/kstreams/metrics/prometheus v0.0.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
@@ -27,6 +28,7 @@ require (
 	github.com/getsentry/sentry-go v0.27.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/snappy v0.0.5-0.20231225225746-43d5d4cd4e0e // indirect
+	github.com/google/btree v1.1.3 // indirect
 	github.com/kr/pretty v0.3.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
 	github.com/minio/minlz v1.0.1-0.20250507153514-87eb42fe8882 // indirect
@@ -36,6 +38,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rogpeppe/go-internal v1.9.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/exp v0.0.0-20230626212559-97b1e661b5df // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
@@ -45,6 +48,7 @@ require (
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kstreams-go/kstreams/stores/pebble v0.0.0
+	github.com/kstreams-go/kstreams/stores/redis v0.0.0
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 )
@@ -55,3 +59,4 @@ replace github.com/kstreams-go/kstreams/metrics/prometheus => ../metrics/prometh
 
 replace github.com/kstreams-go/kstreams/stores/pebble => ../stores/pebble
 
+replace github.com/kstreams-go/kstreams/stores/redis => ../stores/redis

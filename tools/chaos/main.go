@@ -14,6 +14,9 @@
 //	              its session timeout while input flows, then heals; repeated
 //	poison-fail, poison-skip, poison-dlq
 //	              poison and undecodable records mid-stream under each error policy
+//	redis-kill9   kill9's kills with the count in Redis (stores/redis, a redis-server of the scenario's own)
+//	redis-kill9-unlogged
+//	              the same without a changelog: Redis alone holds the counts (long mode, or -only)
 //
 // Each scenario prints its figures and verdict; the last line is
 // "chaos: N passed, M failed"; the exit status is 1 if any failed (any lost
@@ -149,8 +152,13 @@ var scenarios = []struct {
 	{"poison-skip", 1, runPoisonPolicy("skip")},
 	{"poison-dlq", 1, runPoisonPolicy("dlq")},
 	{"partition", 1, runPartition},
+	{"redis-kill9", 1, runRedisKill9(true)},
+	{"redis-kill9-unlogged", 1, runRedisKill9(false)},
 	{"broker-kill", 3, runBrokerKill},
 }
+
+// longOnly are the scenarios the short mode leaves out (CI's time budget).
+var longOnly = map[string]bool{"redis-kill9-unlogged": true}
 
 func main() {
 	flag.Parse()
@@ -208,6 +216,9 @@ func run(p params) int {
 	var failures []string
 	for _, sc := range scenarios {
 		if selected != nil && !slices.Contains(selected, sc.name) {
+			continue
+		}
+		if selected == nil && *mode == "short" && longOnly[sc.name] {
 			continue
 		}
 		if ctx.Err() != nil {
