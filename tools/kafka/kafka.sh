@@ -2,7 +2,10 @@
 # Runs Apache Kafka 4.x (KRaft, combined broker+controller nodes) on 127.0.0.1
 # for tests, from jars fetched from Maven Central and cached.
 #
-#   tools/kafka/kafka.sh start [-n 1|3] [-d DIR]   start a new cluster (1 or 3 nodes); prints the bootstrap address
+#   tools/kafka/kafka.sh start [-n 1|3] [-d DIR] [--sasl-ssl]
+#                                                  start a new cluster (1 or 3 nodes); prints the bootstrap address.
+#                                                  --sasl-ssl: each node also listens on SASL_SSL (TLS, SCRAM-SHA-512)
+#   tools/kafka/kafka.sh sasl [-d DIR]             print the SASL_SSL listener's settings (after start --sasl-ssl)
 #   tools/kafka/kafka.sh stop [-d DIR]             stop every node of the cluster (SIGTERM, then SIGKILL after 15s)
 #   tools/kafka/kafka.sh stop-node N [-9] [-d DIR] stop node N (1-based; SIGTERM, SIGKILL after 45s; -9: SIGKILL)
 #   tools/kafka/kafka.sh start-node N [-d DIR]     restart node N on its data; waits until the cluster answers
@@ -13,6 +16,14 @@
 # DIR (default tools/kafka/run/default) holds the cluster: cluster.env, and per
 # node nodeN/{server.properties,data,logs/server.log,stdout.log,pid}. start
 # wipes DIR first unless a node in it is running (then it prints the address).
+#
+# With --sasl-ssl, start generates a test CA and a broker certificate for
+# 127.0.0.1 and localhost (openssl, into DIR/tls; ca.pem is what clients
+# trust) and a SCRAM-SHA-512 user with a random password (kafka-storage
+# format --add-scram). The PLAINTEXT listener stays (inter-broker traffic
+# and the plain bootstrap address). "sasl" prints, one per line:
+# bootstrap=ADDRS, mechanism=SCRAM-SHA-512, user=NAME, password=SECRET,
+# ca=DIR/tls/ca.pem.
 #
 # Environment: KAFKA_VERSION (default 4.4.0), KAFKA_HEAP (default 512m),
 # KAFKA_DIST (default tools/kafka/dist: the jar cache), KAFKA_START_TIMEOUT
@@ -30,12 +41,13 @@ start_timeout="${KAFKA_START_TIMEOUT:-120}"
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# ensure_tools installs a Java 17+ runtime and Maven when missing (CI and
-# fresh machines run as root with Debian's packages).
+# ensure_tools installs a Java 17+ runtime, Maven and openssl when missing
+# (CI and fresh machines run as root with Debian's packages).
 ensure_tools() {
   local need=()
   if ! command -v java >/dev/null 2>&1; then need+=(openjdk-17-jre-headless); fi
   if ! command -v mvn >/dev/null 2>&1; then need+=(maven); fi
+  if ! command -v openssl >/dev/null 2>&1; then need+=(openssl); fi
   if ((${#need[@]})); then
     command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get to install them"
     [[ $(id -u) == 0 ]] || die "missing ${need[*]}: run as root or install them"
@@ -130,16 +142,24 @@ write_config() { # node id
   for ((j = 1; j <= nodes; j++)); do
     voters+="${voters:+,}$j@127.0.0.1:${ctl_ports[j - 1]}"
   done
+  local listeners="PLAINTEXT://127.0.0.1:${ports[i - 1]},CONTROLLER://127.0.0.1:${ctl_ports[i - 1]}"
+  local advertised="PLAINTEXT://127.0.0.1:${ports[i - 1]}"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if ((sasl)); then
+    listeners+=",SASL_SSL://127.0.0.1:${sasl_ports[i - 1]}"
+    advertised+=",SASL_SSL://127.0.0.1:${sasl_ports[i - 1]}"
+    protocols+=",SASL_SSL:SASL_SSL"
+  fi
   mkdir -p "$dir/node$i/data" "$dir/node$i/logs"
   cat >"$dir/node$i/server.properties" <<EOF
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]},CONTROLLER://127.0.0.1:${ctl_ports[i - 1]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[i - 1]}
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/node$i/data
 num.network.threads=2
 num.io.threads=4
@@ -163,7 +183,41 @@ log.segment.bytes=67108864
 log.cleaner.dedupe.buffer.size=16777216
 log.cleaner.threads=1
 EOF
+  if ((sasl)); then
+    cat >>"$dir/node$i/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=$keystore_password
+ssl.key.password=$keystore_password
+EOF
+  fi
 }
+
+# make_tls writes a test CA (tls/ca.pem) and a broker certificate for
+# 127.0.0.1 and localhost signed by it, in a PKCS12 keystore
+# (tls/broker.p12, password $keystore_password). One certificate serves
+# every node: they all listen on 127.0.0.1. Valid 7 days.
+make_tls() {
+  command -v openssl >/dev/null 2>&1 || ensure_tools
+  local t="$dir/tls"
+  mkdir -p "$t" && chmod 700 "$t"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+      -subj "/CN=kstreams test CA" -keyout "$t/ca.key" -out "$t/ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=localhost" -keyout "$t/broker.key" -out "$t/broker.csr" &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >"$t/broker.ext" &&
+      openssl x509 -req -in "$t/broker.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -days 7 \
+        -extfile "$t/broker.ext" -out "$t/broker.pem" &&
+      openssl pkcs12 -export -in "$t/broker.pem" -inkey "$t/broker.key" -certfile "$t/ca.pem" -name broker \
+        -passout "pass:$keystore_password" -out "$t/broker.p12"
+  } >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; die "generating the test certificates failed"; }
+}
+
+random_secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
 
 start_node() { # node id
   local i=$1
@@ -236,8 +290,8 @@ stop_nodes() { # signal grace-seconds node...
 # new_cluster wipes $dir, picks ports, formats every node and starts them.
 new_cluster() {
   rm -rf "$dir" && mkdir -p "$dir"
-  read -r -a all <<<"$(free_ports $((2 * nodes)))"
-  ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes}")
+  read -r -a all <<<"$(free_ports $((3 * nodes)))"
+  ports=("${all[@]:0:nodes}") ctl_ports=("${all[@]:nodes:nodes}") sasl_ports=()
   bootstrap=""
   for p in "${ports[@]}"; do bootstrap+="${bootstrap:+,}127.0.0.1:$p"; done
   # A Kafka cluster id: 16 random bytes, URL-safe base64. One starting with
@@ -253,12 +307,33 @@ new_cluster() {
     echo "ports=(${ports[*]})"
     echo "ctl_ports=(${ctl_ports[*]})"
     echo "bootstrap=$bootstrap"
+    echo "sasl=$sasl"
   } >"$dir/cluster.env"
+  local scram=()
+  if ((sasl)); then
+    sasl_ports=("${all[@]:2*nodes}")
+    keystore_password="$(random_secret)"
+    make_tls
+    local sasl_bootstrap="" sasl_password
+    for p in "${sasl_ports[@]}"; do sasl_bootstrap+="${sasl_bootstrap:+,}127.0.0.1:$p"; done
+    sasl_password="$(random_secret)"
+    scram=(--add-scram "SCRAM-SHA-512=[name=kstreams,password=$sasl_password]")
+    (
+      umask 077
+      {
+        echo "bootstrap=$sasl_bootstrap"
+        echo "mechanism=SCRAM-SHA-512"
+        echo "user=kstreams"
+        echo "password=$sasl_password"
+        echo "ca=$dir/tls/ca.pem"
+      } >"$dir/sasl.env"
+    )
+  fi
   for ((i = 1; i <= nodes; i++)); do
     write_config "$i"
     if ! java -Xmx256m "-Dlog4j2.configurationFile=$here/log4j2.properties" "-Dkafka.logs.dir=$dir/node$i/logs" \
       -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" \
-      >"$dir/node$i/format.log" 2>&1; then
+      ${scram[@]+"${scram[@]}"} >"$dir/node$i/format.log" 2>&1; then
       cat "$dir/node$i/format.log" >&2
       die "formatting the log dir of node $i failed"
     fi
@@ -267,12 +342,13 @@ new_cluster() {
 }
 
 cmd="${1:-}"
-[[ -n $cmd ]] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ -n $cmd ]] || { sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
-dir="$here/run/default" nodes=1 sig=TERM node=""
+dir="$here/run/default" nodes=1 sig=TERM node="" sasl=0
 while (($#)); do
   case "$1" in
     -n) nodes="$2"; shift 2 ;;
+    --sasl-ssl) sasl=1; shift ;;
     -d) dir="$2"; shift 2 ;;
     -9) sig=KILL; shift ;;
     [0-9]*) node="$1"; shift ;;
@@ -334,6 +410,11 @@ case "$cmd" in
   bootstrap)
     load_env
     echo "$bootstrap"
+    ;;
+  sasl)
+    load_env
+    [[ -f $dir/sasl.env ]] || die "the cluster in $dir has no SASL_SSL listener (start it with --sasl-ssl)"
+    cat "$dir/sasl.env"
     ;;
   status)
     load_env
