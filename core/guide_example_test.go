@@ -6,6 +6,8 @@ package kstreams_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
 	"github.com/kstreams-go/kstreams/core/window"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // greetingsTopology reads names from topic "names" and writes a greeting
@@ -792,4 +796,67 @@ func Example_guideTransactions() {
 		log.Fatal(err)
 	}
 	_ = app
+}
+
+// TLS and SASL/SCRAM through franz-go's options (compiled, not run).
+func Example_guideSecurity() {
+	topo, err := greetingsTopology()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The cluster's CA, when the system's roots do not hold it.
+	ca, err := os.ReadFile("/etc/kafka/ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		log.Fatal("no certificate in /etc/kafka/ca.pem")
+	}
+	app, err := kstreams.NewApp(topo,
+		kstreams.WithBrokers(strings.Split(os.Getenv("KAFKA_BROKERS"), ",")...),
+		kstreams.WithApplicationID("greeter"),
+		kstreams.WithKgoOptions(
+			kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}),
+			kgo.SASL(scram.Auth{User: "greeter", Pass: os.Getenv("KAFKA_PASSWORD")}.AsSha512Mechanism()),
+		),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = app
+}
+
+// Topics written by a kstreams version before topic serdes wrote Kafka's
+// wire format: the Ordered serdes keep their bytes.
+func Example_guideUpgradeSerdes() {
+	b := kstreams.NewBuilder()
+	// Was: serde.Int64 on both topics, with the earlier version.
+	amounts := kstreams.Source(b, "amounts", []string{"amounts"}, serde.String, serde.OrderedInt64)
+	kstreams.Sink(amounts, "out", "amounts-copy", serde.String, serde.OrderedInt64)
+	topo, err := b.Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	d, err := kstreamstest.New(topo)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+	if err := kstreamstest.Input(d, "amounts", serde.String, serde.OrderedInt64).Pipe("alice", 1); err != nil {
+		log.Fatal(err)
+	}
+	out := kstreamstest.Output(d, "amounts-copy", serde.String, serde.OrderedInt64).ReadRaw()
+	fmt.Printf("the bytes of 1: %x\n", out[0].Value)
+	// The same bytes read with serde.Int64: why a topic's old records
+	// need the Ordered serde.
+	v, err := serde.Int64.Deserialize("amounts-copy", nil, out[0].Value)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("read with serde.Int64:", v)
+	// Output:
+	// the bytes of 1: 8000000000000001
+	// read with serde.Int64: -9223372036854775807
 }
