@@ -14,8 +14,9 @@
 //
 // Processors look like net/http handlers: a small interface (Init, Process,
 // Close) plus function adapters (Map, Filter, FlatMap, ForEach) for the
-// stateless cases. State lives in stores declared once (AddStore) and attached
-// to processors by name (WithStores); see package store.
+// stateless cases. State lives in stores declared once with AddStore, which
+// returns a typed handle (Store): attach it to processors with WithStores
+// and get the task's store in Init with its Get; see package store.
 //
 // The topology runs on Kafka with App (see NewApp), and without a broker in
 // tests with package kstreamstest.
