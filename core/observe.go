@@ -327,7 +327,7 @@ type timedNode[K, V any] struct {
 }
 
 func (t *timedNode[K, V]) receive(ctx context.Context, r Record[K, V]) error {
-	if t.n.Add(1)&t.mask != 0 {
+	if !sampled(&t.n, t.mask, &r) {
 		return t.next.receive(ctx, r)
 	}
 	start := time.Now()
@@ -347,10 +347,20 @@ type endToEndNode[K, V any] struct {
 }
 
 func (t *endToEndNode[K, V]) receive(ctx context.Context, r Record[K, V]) error {
-	if t.n.Add(1)&t.mask == 0 && !r.Timestamp.IsZero() {
+	if sampled(&t.n, t.mask, &r) && !r.Timestamp.IsZero() {
 		t.fn(t.name, time.Since(r.Timestamp))
 	}
 	return t.next.receive(ctx, r)
+}
+
+// sampled reports whether r is one of the records to time: one input
+// offset in mask+1 (no shared counter to update per record), or, for a
+// record not read from a topic (a punctuator's), one call in mask+1.
+func sampled[K, V any](n *atomic.Uint32, mask uint32, r *Record[K, V]) bool {
+	if r.Origin.Topic != "" {
+		return uint32(r.Origin.Offset)&mask == 0
+	}
+	return n.Add(1)&mask == 0
 }
 
 // retryObserver is implemented by processor nodes, which report their

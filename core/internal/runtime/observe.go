@@ -93,7 +93,6 @@ type observer struct {
 	stopping    atomic.Bool
 	ended       atomic.Pointer[error] // Run's result, once it returned
 	lastLoop    atomic.Int64          // unix ns of the loop's last progress
-	storeN      atomic.Uint32
 }
 
 // State returns the application's state.
@@ -266,11 +265,12 @@ type timedStore struct {
 	store.Backend
 	name string
 	r    *Runtime
+	n    atomic.Uint32 // operations, for sampling (one counter per task's store: rarely contended)
 }
 
 // sample returns the start time of an operation to time, or the zero time.
 func (s *timedStore) sample() time.Time {
-	if s.r.obs.storeN.Add(1)&(s.r.obs.SampleEvery-1) != 0 {
+	if s.n.Add(1)&(s.r.obs.SampleEvery-1) != 0 {
 		return time.Time{}
 	}
 	return time.Now()
