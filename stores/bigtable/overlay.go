@@ -3,8 +3,6 @@ package bigtable
 import (
 	"bytes"
 	"slices"
-
-	"github.com/kstreams-go/kstreams/core/store/memory"
 )
 
 // layer holds writes not yet committed to Bigtable: point writes (values
@@ -13,9 +11,9 @@ import (
 // writes it covers. A backend has one layer, two while a flush runs (the
 // one being flushed and the one taking new writes).
 type layer struct {
-	points *memory.Backend // key → tag byte + value
-	ranges []keyRange      // sorted, disjoint
-	bytes  int             // approximate size of the point writes
+	points *pointSet  // key → tag byte + value
+	ranges []keyRange // sorted, disjoint
+	bytes  int        // approximate size of the point writes
 }
 
 // keyRange is [lo, hi); a nil hi is unbounded.
@@ -25,20 +23,17 @@ func (r keyRange) contains(k []byte) bool {
 	return bytes.Compare(k, r.lo) >= 0 && (r.hi == nil || bytes.Compare(k, r.hi) < 0)
 }
 
-func newLayer() *layer { return &layer{points: memory.New()} }
+func newLayer() *layer { return &layer{points: newPointSet()} }
 
 func (l *layer) empty() bool { return l.points.Len() == 0 && len(l.ranges) == 0 }
 
 func (l *layer) set(key, value []byte) {
-	v := make([]byte, 1+len(value))
-	v[0] = tagValue
-	copy(v[1:], value)
-	l.points.Set(key, v)
-	l.bytes += len(key) + len(v)
+	l.points.Set(key, tagValue, value)
+	l.bytes += len(key) + 1 + len(value)
 }
 
 func (l *layer) delete(key []byte) {
-	l.points.Set(key, []byte{tagDeleted})
+	l.points.Set(key, tagDeleted, nil)
 	l.bytes += len(key) + 1
 }
 
@@ -85,7 +80,7 @@ func (l *layer) covered(key []byte) bool {
 // lookup reports what the layer says of key: decided is false when the key
 // is neither written nor covered by a deleted range.
 func (l *layer) lookup(key []byte) (value []byte, found, decided bool) {
-	if v, ok, _ := l.points.Get(key); ok {
+	if v, ok := l.points.Get(key); ok {
 		if v[0] == tagDeleted {
 			return nil, false, true
 		}
@@ -136,9 +131,10 @@ func snapshot(layers []*layer, lo, hi []byte) (points []pointWrite, ranges []key
 		if lo == nil && hi == nil {
 			mine = make([]pointWrite, 0, l.points.Len())
 		}
-		for e := range l.points.Range(lo, hi) {
-			mine = append(mine, pointWrite{key: e.Key, value: e.Value[1:], deleted: e.Value[0] == tagDeleted, tagged: e.Value})
-		}
+		l.points.Range(lo, hi, func(key, tagged []byte) bool {
+			mine = append(mine, pointWrite{key: key, value: tagged[1:], deleted: tagged[0] == tagDeleted, tagged: tagged})
+			return true
+		})
 		points = mergePoints(next, mine)
 		for _, r := range l.ranges {
 			ranges = addRange(ranges, r)
@@ -171,20 +167,23 @@ func mergePoints(a, b []pointWrite) []pointWrite {
 // flush: the result reads exactly as the two did stacked.
 func mergeLayers(newer, older *layer) *layer {
 	out := newLayer()
-	for e := range older.points.Range(nil, nil) {
-		if newer.covered(e.Key) {
-			continue
+	// Both layers' keys and values are immutable: the merged one shares them.
+	older.points.Range(nil, nil, func(key, tagged []byte) bool {
+		if newer.covered(key) {
+			return true
 		}
-		if _, _, d := newer.lookup(e.Key); d {
-			continue
+		if _, _, d := newer.lookup(key); d {
+			return true
 		}
-		out.points.Set(e.Key, e.Value)
-		out.bytes += len(e.Key) + len(e.Value)
-	}
-	for e := range newer.points.Range(nil, nil) {
-		out.points.Set(e.Key, e.Value)
-		out.bytes += len(e.Key) + len(e.Value)
-	}
+		out.points.set(key, tagged)
+		out.bytes += len(key) + len(tagged)
+		return true
+	})
+	newer.points.Range(nil, nil, func(key, tagged []byte) bool {
+		out.points.set(key, tagged)
+		out.bytes += len(key) + len(tagged)
+		return true
+	})
 	out.ranges = slices.Clone(older.ranges)
 	for _, r := range newer.ranges {
 		out.ranges = addRange(out.ranges, r)
