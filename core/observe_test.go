@@ -296,3 +296,33 @@ func TestStateString(t *testing.T) {
 		t.Errorf("State(99) = %q", got)
 	}
 }
+
+// TestObserverSamplesByOffset: with SampleEvery 4, the records timed at a
+// processor and at a sink are those at offsets 0, 4, 8, ... of their
+// input partition.
+func TestObserverSamplesByOffset(t *testing.T) {
+	brokers := testBrokers(t)
+	in, out := uniqueName(t, "in"), uniqueName(t, "out")
+	createTopics(t, brokers, 1, in, out)
+	const n = 100
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: in, Key: []byte("k" + strconv.Itoa(i%7)), Value: []byte("id" + strconv.Itoa(i))})
+	}
+	produce(t, newClient(t, brokers), recs...)
+	ev := newEvents()
+	o := ev.observer()
+	o.SampleEvery = 4
+	ra := startApp(t, countingTopology(t, in, out, memory.Supplier()), kstreams.WithBrokers(brokers...),
+		kstreams.WithApplicationID(uniqueName(t, "app")), kstreams.WithObserver(o))
+	outputs := collect(t, brokers, out)
+	waitFor(t, 60*time.Second, "every output", func() bool { return len(outputs.snapshot()) >= n })
+	if err := ra.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.processed["count"] != n/4 || ev.endToEnd["out"] != n/4 {
+		t.Errorf("samples: %d at the processor, %d at the sink; want %d each (offsets 0, 4, ..., 96)", ev.processed["count"], ev.endToEnd["out"], n/4)
+	}
+}
