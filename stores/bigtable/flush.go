@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"cloud.google.com/go/bigtable"
 
@@ -225,7 +226,7 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 			}
 		}
 		f.removedAll = removeAll
-		if err := applyBulk(ctx, b.tbl, rows, list); err != nil {
+		if err := applyBulkConcurrently(ctx, b.tbl, rows, list); err != nil {
 			return nil, fmt.Errorf("writing %d rows: %w", len(rows), err)
 		}
 		if testHook != nil {
@@ -280,6 +281,34 @@ func (b *Backend) rowsIn(ctx context.Context, ranges []keyRange, points []pointW
 		return nil, fmt.Errorf("listing the rows of %d deleted ranges: %w", len(ranges), err)
 	}
 	return rows, nil
+}
+
+// bulkChunk is the number of rows above which a flush's rows go in several
+// ApplyBulk calls at once, and bulkCalls the most calls at once: the server
+// applies one chunk while the client encodes the next.
+const (
+	bulkChunk = 400
+	bulkCalls = 4
+)
+
+// applyBulkConcurrently applies muts in chunks of at least bulkChunk rows,
+// at most bulkCalls at a time, and returns the first error. The chunks'
+// order does not matter: readers see none of the rows until the flush
+// commits, and a row is in one chunk only.
+func applyBulkConcurrently(ctx context.Context, tbl *bigtable.Table, rows []string, muts []*bigtable.Mutation) error {
+	calls := min(bulkCalls, len(rows)/bulkChunk)
+	if calls <= 1 {
+		return applyBulk(ctx, tbl, rows, muts)
+	}
+	size := (len(rows) + calls - 1) / calls
+	errs := make([]error, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		lo, hi := i*size, min((i+1)*size, len(rows))
+		wg.Go(func() { errs[i] = applyBulk(ctx, tbl, rows[lo:hi], muts[lo:hi]) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // applyBulk applies muts in as few requests as the client allows and
