@@ -224,3 +224,58 @@ func produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
 		t.Fatalf("producing: %v", err)
 	}
 }
+
+// A left stream-stream join on a cluster: a left record joined by a right
+// one, and one that nothing joined, forwarded alone once a later record
+// closes its window.
+func TestIntegrationStreamStreamLeftJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	brokers := testBrokers(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	clicks, views, out, appID := "clicks-"+suffix, "views-"+suffix, "joined-"+suffix, "ssjoin-it-"+suffix
+	createTopics(t, brokers, 1, clicks, views, out)
+
+	b := kstreams.NewBuilder()
+	vs := kstreams.Source(b, "views", []string{views}, serde.String, serde.String)
+	cs := kstreams.Source(b, "clicks", []string{clicks}, serde.String, serde.String)
+	joined := join.StreamStreamLeft(vs, cs, "join", join.Within(time.Minute).Grace(time.Minute),
+		join.Stores(serde.String, serde.String, serde.String, memory.Supplier()),
+		func(_ string, view string, click *string) (string, error) { return view + "+" + str(click), nil })
+	kstreams.Sink(joined, "out", out, serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	cl := newClient(t, brokers)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	at := func(topic, key, value string, min int) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value), Timestamp: base.Add(time.Duration(min) * time.Minute)}
+	}
+	// Views first, committed; then the clicks: one joins ad-1's view, the
+	// other, ten minutes on, closes ad-2's window.
+	produce(t, cl, at(views, "ad-1", "v1", 0), at(views, "ad-2", "v2", 0))
+	waitCommitted(t, brokers, appID, views, 60*time.Second)
+	produce(t, cl, at(clicks, "ad-1", "c1", 1), at(clicks, "ad-3", "c3", 10))
+	waitCommitted(t, brokers, appID, clicks, 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	var got []string
+	for _, r := range readToEnd(t, brokers, out) {
+		got = append(got, fmt.Sprintf("%s=%s@%v", r.Key, r.Value, r.Timestamp.Sub(base)))
+	}
+	if want := "ad-1=v1+c1@1m0s ad-2=v2+~@0s"; strings.Join(got, " ") != want {
+		t.Errorf("joined: %s, want %s", strings.Join(got, " "), want)
+	}
+}

@@ -6,6 +6,11 @@
 //   - TableTable, TableTableLeft and TableTableOuter: an update of either
 //     table is joined with the other table's row of its key; the result is
 //     a table's update stream (nil for a deleted result).
+//   - StreamStream, StreamStreamLeft and StreamStreamOuter: records of two
+//     streams with one key whose timestamps are within a time difference
+//     (JoinWindows). Unmatched records of left and outer joins are
+//     forwarded once their window has closed, never before, so no
+//     unmatched result is followed by a match.
 //
 // Both sides of a join must be partitioned alike (the same key serde and
 // partitioner, the same number of partitions): a join runs in the

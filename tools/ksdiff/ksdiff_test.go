@@ -21,7 +21,7 @@ func TestCasesRoundTripThroughTheJavaFormat(t *testing.T) {
 		case "case":
 			echo.WriteString("case\t" + f[1] + "\n")
 		case "in":
-			echo.WriteString("out\t" + strings.Join(f[1:], "\t") + "\n")
+			echo.WriteString("out\t" + strings.Join(f[1:], "\t") + "\t0\n")
 		case "end":
 			echo.WriteString("end\n")
 		}
@@ -56,17 +56,18 @@ func TestCasesRoundTripThroughTheJavaFormat(t *testing.T) {
 
 func TestReadResultsRejectsMalformedOutput(t *testing.T) {
 	for _, bad := range []string{
-		"out\tout\tk\tv\t1\n",                  // outside a case
-		"case\t1\nout\tout\tk\tv\n",            // 4 fields
-		"case\t1\nout\tout\tk\tv\tx\nend\n",    // bad timestamp
-		"case\t1\n",                            // no end
-		"case\t1\nend\ncase\t1\nend\n",         // twice
-		"case\t1\ncase\t2\nend\n",              // nested
-		"case\tx\nend\n",                       // bad id
-		"case\t1\nwhat\nend\n",                 // unknown kind
-		"error\tboom\n",                        // error outside a case
-		"end\n",                                // end outside a case
-		"case\t1\nout\tout\tk\tv\t1\t2\nend\n", // 6 fields
+		"out\tout\tk\tv\t1\n",                     // outside a case
+		"case\t1\nout\tout\tk\tv\t1\n",            // 5 fields
+		"case\t1\nout\tout\tk\tv\tx\t0\nend\n",    // bad timestamp
+		"case\t1\n",                               // no end
+		"case\t1\nend\ncase\t1\nend\n",            // twice
+		"case\t1\ncase\t2\nend\n",                 // nested
+		"case\tx\nend\n",                          // bad id
+		"case\t1\nwhat\nend\n",                    // unknown kind
+		"error\tboom\n",                           // error outside a case
+		"end\n",                                   // end outside a case
+		"case\t1\nout\tout\tk\tv\t1\t2\t3\nend\n", // 7 fields
+		"case\t1\nout\tout\tk\tv\t1\t-1\nend\n",   // negative input index
 	} {
 		if _, err := readResults(strings.NewReader(bad)); err == nil {
 			t.Errorf("readResults(%q) = nil error", bad)

@@ -29,10 +29,12 @@ import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
@@ -55,8 +57,9 @@ import org.apache.kafka.streams.test.TestRecord;
  * end
  * </pre>
  *
- * Output: "case ID", then "out TOPIC KEY VALUE TIMESTAMP_MS" per output record
- * in the order the driver produced them, then "end"; a case that fails
+ * Output: "case ID", then "out TOPIC KEY VALUE TIMESTAMP_MS INPUT" per output
+ * record in the order the driver produced them (INPUT: the index of the input
+ * record that led to it), then "end"; a case that fails
  * prints "error MESSAGE" before its "end".
  */
 public final class KsDiff {
@@ -155,16 +158,17 @@ public final class KsDiff {
       for (String o : outputs) {
         outs.add(d.createOutputTopic(o, Serdes.String().deserializer(), Serdes.String().deserializer()));
       }
-      for (String[] r : records) {
+      for (int n = 0; n < records.size(); n++) {
+        String[] r = records.get(n);
         TestInputTopic<String, String> topic = inputs.computeIfAbsent(r[1],
-            n -> d.createInputTopic(n, Serdes.String().serializer(), Serdes.String().serializer()));
+            name -> d.createInputTopic(name, Serdes.String().serializer(), Serdes.String().serializer()));
         topic.pipeInput(new TestRecord<>(nul(r[2]), nul(r[3]), Instant.ofEpochMilli(Long.parseLong(r[4]))));
         // Outputs are read after each input, so records of several output
         // topics keep the order they were produced in.
         for (int i = 0; i < outs.size(); i++) {
           for (TestRecord<String, String> o : outs.get(i).readRecordsToList()) {
             out.write("out\t" + outputs.get(i) + "\t" + str(o.key()) + "\t" + str(o.value()) + "\t"
-                + o.timestamp() + "\n");
+                + o.timestamp() + "\t" + n + "\n");
           }
         }
       }
@@ -276,6 +280,24 @@ public final class KsDiff {
           j = l.join(r, KsDiff::joined);
         }
         j.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "stream-stream":
+      case "stream-stream-left":
+      case "stream-stream-outer": {
+        KStream<String, String> l = b.stream("left", Consumed.with(Serdes.String(), Serdes.String()));
+        KStream<String, String> r = b.stream("right", Consumed.with(Serdes.String(), Serdes.String()));
+        JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(param(p, "diff")), Duration.ofMillis(param(p, "grace")));
+        StreamJoined<String, String, String> sj = StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String());
+        KStream<String, String> j;
+        if (name.endsWith("-left")) {
+          j = l.leftJoin(r, KsDiff::joined, w, sj);
+        } else if (name.endsWith("-outer")) {
+          j = l.outerJoin(r, KsDiff::joined, w, sj);
+        } else {
+          j = l.join(r, KsDiff::joined, w, sj);
+        }
+        j.to("out", Produced.with(Serdes.String(), Serdes.String()));
         return List.of("out");
       }
       default:
