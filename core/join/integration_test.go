@@ -279,3 +279,78 @@ func TestIntegrationStreamStreamLeftJoin(t *testing.T) {
 		t.Errorf("joined: %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// Under KeyOrder, records of different keys reach the join concurrently:
+// every view is joined with its click, and the one view nothing clicked is
+// forwarded alone once a later record closes its window (run with -race).
+func TestIntegrationStreamStreamJoinKeyOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	brokers := testBrokers(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	clicks, views, out, appID := "kclicks-"+suffix, "kviews-"+suffix, "kjoined-"+suffix, "ssjoin-key-"+suffix
+	createTopics(t, brokers, 2, clicks, views, out)
+
+	b := kstreams.NewBuilder()
+	vs := kstreams.Func(kstreams.Source(b, "views", []string{views}, serde.String, serde.String), "by-key",
+		func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
+			// Slow work: the runtime hands the task's records to its
+			// workers, so keys run concurrently.
+			time.Sleep(2 * time.Millisecond)
+			return pc.Forward(ctx, r)
+		}, kstreams.WithOrdering(kstreams.KeyOrder))
+	cs := kstreams.Source(b, "clicks", []string{clicks}, serde.String, serde.String)
+	joined := join.StreamStreamLeft(vs, cs, "join", join.Within(time.Minute),
+		join.Stores(serde.String, serde.String, serde.String, memory.Supplier()),
+		func(_ string, view string, click *string) (string, error) { return view + "+" + str(click), nil })
+	kstreams.Sink(joined, "out", out, serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
+		kstreams.WithCommitInterval(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	cl := newClient(t, brokers)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var vrecs, crecs []*kgo.Record
+	var want []string
+	for i := range 100 {
+		ad := fmt.Sprintf("ad-%03d", i)
+		vrecs = append(vrecs, &kgo.Record{Topic: views, Key: []byte(ad), Value: []byte("v" + ad), Timestamp: base})
+		crecs = append(crecs, &kgo.Record{Topic: clicks, Key: []byte(ad), Value: []byte("c" + ad), Timestamp: base.Add(time.Second)})
+		want = append(want, ad+"=v"+ad+"+c"+ad)
+	}
+	vrecs = append(vrecs, &kgo.Record{Topic: views, Key: []byte("lonely"), Value: []byte("v"), Timestamp: base})
+	produce(t, cl, vrecs...)
+	waitCommitted(t, brokers, appID, views, 60*time.Second)
+	produce(t, cl, crecs...)
+	waitCommitted(t, brokers, appID, clicks, 60*time.Second)
+	// A view ten minutes on, in every partition, closes the lonely view's window.
+	var closing []*kgo.Record
+	for i := range 8 {
+		closing = append(closing, &kgo.Record{Topic: views, Key: []byte(fmt.Sprintf("later-%d", i)), Value: []byte("x"), Timestamp: base.Add(10 * time.Minute)})
+	}
+	produce(t, cl, closing...)
+	waitCommitted(t, brokers, appID, views, 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	want = append(want, "lonely=v+~")
+	var got []string
+	for _, r := range readToEnd(t, brokers, out) {
+		got = append(got, fmt.Sprintf("%s=%s", r.Key, r.Value))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("joined:\n%s\nwant\n%s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
@@ -168,7 +169,11 @@ type streamProc[K, L, R, VOut any] struct {
 	lefts     store.WindowStore[K, L]
 	rights    store.WindowStore[K, R]
 	unmatched store.KeyValueStore[unmatchedKey[K], []byte] // nil for inner joins
-	observed  int64                                        // stream time, Unix nanoseconds
+	// mu serializes records: under the concurrent ordering modes Process
+	// is called for several keys at once, and stream time and the
+	// unmatched records span keys.
+	mu       sync.Mutex
+	observed int64 // stream time, Unix nanoseconds
 }
 
 func (p *streamProc[K, L, R, VOut]) Init(pc kstreams.ProcessorContext[K, VOut]) (err error) {
@@ -194,6 +199,8 @@ func (p *streamProc[K, L, R, VOut]) keepsUnmatched(isRight bool) bool {
 }
 
 func (p *streamProc[K, L, R, VOut]) Process(ctx context.Context, r kstreams.Record[K, either[L, R]]) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err := p.process(ctx, r); err != nil {
 		return fmt.Errorf("join %s: %w", p.pc.Node(), err)
 	}
