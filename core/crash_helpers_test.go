@@ -74,7 +74,14 @@ func committedOffsets(t testing.TB, brokers []string, group, topic string) map[i
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := map[int32]int64{}
-	offs, err := kadm.NewClient(newClient(t, brokers)).FetchOffsets(ctx, group)
+	adm := kadm.NewClient(newClient(t, brokers))
+	offs, err := adm.FetchOffsets(ctx, group)
+	// A broker that has just started answers COORDINATOR_NOT_AVAILABLE
+	// until its offsets topic exists: ask again.
+	for kerr.IsRetriable(err) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		offs, err = adm.FetchOffsets(ctx, group)
+	}
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return out // nothing committed yet
 	}
