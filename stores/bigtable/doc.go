@@ -2,7 +2,9 @@
 // Bigtable (cloud.google.com/go/bigtable): remote, shared by many
 // applications and tasks, and fast because it never pays a round trip per
 // record. Writes are buffered per store instance and sent at each commit in
-// one ApplyBulk; reads go through a cache of clean rows.
+// one ApplyBulk (a few at once above 800 rows); reads go through a cache of
+// clean rows. The Backend is a store.BatchGetter: a batch processor reads
+// its keys with KeyValueStore.GetMany, in one ReadRows.
 //
 //	client, err := bigtable.NewClient(ctx, project, instance) // your credentials, your options
 //	...
@@ -55,8 +57,9 @@
 //  1. mark: CheckAndMutateRow on the meta row: if the epoch is mine, set
 //     pending to the lowest version this owner wrote since its last commit;
 //  2. if ranges were deleted, one ReadRows lists their rows (keys only);
-//  3. one ApplyBulk writes each row's cell at the flush's new version (and
-//     removes the cells the previous commit made obsolete);
+//  3. ApplyBulk writes each row's cell at the flush's new version, with the
+//     removal of the cells an earlier commit made obsolete in the row; above
+//     800 rows, in 2 to 4 calls at once, each row in one of them;
 //  4. commit: CheckAndMutateRow on the meta row: if the epoch is mine, set
 //     committed to the version and the offset, clear pending.
 //
@@ -77,17 +80,19 @@
 // Increment) and keeps the value. Each mark and commit checks it in the same
 // atomic step (CheckAndMutateRow); once a newer owner opened, they fail with
 // an error wrapping store.ErrFenced and the backend refuses all writes.
-// A stale owner can still land one ApplyBulk if it passed its mark before
+// A stale owner can still land its ApplyBulk calls if it passed its mark before
 // the newer owner opened, but only at versions of its own epoch from the
 // pending one on, which the newer owner excluded when it opened: its cells
 // are never read, and being older versions they never hide the newer
 // owner's. Its removals of obsolete cells only remove cells below its last
 // commit that a newer cell of the row already hides.
 //
-// A clean row holds one cell: each flush removes the cells the previous
-// commit made obsolete (older versions, and deleted rows), so rows do not
-// pile up versions; Close does it for the last flush. The excluded list
-// grows by one 16-byte entry per flush interrupted by a change of owner.
+// Rows do not pile up versions: a commit makes the older cells of the rows
+// it wrote obsolete (and the rows it deleted), and their removal rides with
+// the row's next write, so a row holds at most two cells. Rows not written
+// again wait in memory until more than 100,000 wait (a flush removes them
+// all) or Close. The excluded list grows by one 16-byte entry per flush
+// interrupted by a change of owner.
 //
 // # Changelog
 //
