@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,18 +29,26 @@ type saslListener struct {
 	roots          *x509.CertPool // trusts the broker's certificate
 }
 
-// startSASLBroker starts a one-node broker with a SASL_SSL listener
-// (TLS, SCRAM-SHA-512) of its own and returns its plaintext bootstrap
-// addresses and the listener.
-func startSASLBroker(t *testing.T) ([]string, saslListener) {
+// saslBroker returns the plaintext bootstrap addresses and the SASL_SSL
+// listener (TLS, SCRAM-SHA-512) of a broker started by kafka.sh with
+// --sasl-ssl: the one of KSTREAMS_TEST_BROKERS when KSTREAMS_TEST_KAFKA_DIR
+// names its run directory and it has that listener (tools/test.sh starts it
+// so), else a one-node broker of its own.
+func saslBroker(t *testing.T) ([]string, saslListener) {
 	t.Helper()
 	sh := os.Getenv("KSTREAMS_TEST_KAFKA_SH")
 	if sh == "" {
-		t.Skip("SKIPPED: TLS and SASL are tested on a real broker with a SASL_SSL listener that the test starts: set KSTREAMS_TEST_KAFKA_SH to tools/kafka/kafka.sh (tools/test.sh does)")
+		t.Skip("SKIPPED: TLS and SASL are tested on a real broker with a SASL_SSL listener, which the test starts with kafka.sh: set KSTREAMS_TEST_KAFKA_SH to tools/kafka/kafka.sh (tools/test.sh does)")
 	}
-	dir := t.TempDir()
-	plain := strings.Split(kafkaSh(t, sh, dir, "start", "--sasl-ssl"), ",")
-	t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+	var plain []string
+	dir := os.Getenv("KSTREAMS_TEST_KAFKA_DIR")
+	if _, err := os.Stat(filepath.Join(dir, "sasl.env")); dir != "" && err == nil && os.Getenv("KSTREAMS_TEST_BROKERS") != "" {
+		plain = testBrokers(t)
+	} else {
+		dir = t.TempDir()
+		plain = strings.Split(kafkaSh(t, sh, dir, "start", "--sasl-ssl"), ",")
+		t.Cleanup(func() { kafkaSh(t, sh, dir, "stop") })
+	}
 	var l saslListener
 	for line := range strings.Lines(kafkaSh(t, sh, dir, "sasl")) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
@@ -160,7 +169,8 @@ func noSecret(t *testing.T, what string, text string, secrets ...string) {
 // a hang. No password appears in any log line (franz-go's at debug level
 // included) or error.
 func TestRealKafkaTLSAndSASL(t *testing.T) {
-	plain, l := startSASLBroker(t)
+	t.Parallel()
+	plain, l := saslBroker(t)
 	const wrongPassword = "not-the-password-4b1d"
 
 	t.Run("runs", func(t *testing.T) {

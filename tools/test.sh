@@ -152,14 +152,16 @@ if ((kafka)); then
   run_dir="$root/tools/kafka/run/test-$$"
   stop_broker() { tools/kafka/kafka.sh stop -d "$run_dir" || true; }
   stage "real Apache Kafka: core integration suite"
-  if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir")"; then
+  # --sasl-ssl: TestRealKafkaTLSAndSASL uses the broker's SASL_SSL listener
+  # (KSTREAMS_TEST_KAFKA_DIR) instead of starting a broker of its own.
+  if brokers="$(tools/kafka/kafka.sh start -n 1 -d "$run_dir" --sasl-ssl)"; then
     java_ok=1
     trap 'stop_broker; rm -rf "$work"' EXIT
     echo "broker at $brokers (logs in $run_dir)"
     # Every test of package kstreams: those that take testBrokers (the
     # integration suite: group, restart, poison, async, TestRealKafka*) run
     # on this broker; the TestRealKafka* that bounce brokers start their own.
-    if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" KSTREAMS_TEST_KAFKA_SH="$root/tools/kafka/kafka.sh" \
+    if ! (cd core && KSTREAMS_TEST_BROKERS="$brokers" KSTREAMS_TEST_KAFKA_SH="$root/tools/kafka/kafka.sh" KSTREAMS_TEST_KAFKA_DIR="$run_dir" \
       run_tests "core (Apache Kafka)" ${gotest[@]+"${gotest[@]}"} ./); then
       fail "core integration suite on Apache Kafka (broker logs in $run_dir)"
     fi
