@@ -77,8 +77,8 @@ type params struct {
 
 var modes = map[string]params{
 	"short": {
-		kill9Records: 200_000, kill9Duration: 60 * time.Second, killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
-		records: 60_000, duration: 40 * time.Second,
+		kill9Records: 150_000, kill9Duration: 45 * time.Second, killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
+		records: 45_000, duration: 30 * time.Second,
 		poisonRecords: 12_000, poisonDuration: 10 * time.Second,
 		bounces: 1, scaleLoops: 1,
 	},
