@@ -1,12 +1,17 @@
-// Command joins enriches orders with their customers: the customers topic is
-// read as a table (the latest record of each customer; a tombstone deletes
-// one), and each order is joined with its customer's row when it is
-// processed (join.StreamTableLeft: an order of an unknown customer is kept,
-// with no customer).
+// Command joins shows two joins on an in-process Kafka cluster.
 //
-// It starts an in-process Kafka cluster, loads the customers (waiting until
-// the table holds them all: it watches the table's updates), produces the
-// orders, prints the enriched orders and exits.
+// Orders enriched with their customers: the customers topic is read as a
+// table (the latest record of each customer; a tombstone deletes one), and
+// each order is joined with its customer's row when it is processed
+// (join.StreamTableLeft: an order of an unknown customer is kept, with no
+// customer). The example loads the customers (waiting until the table holds
+// them all: it watches the table's updates), produces the orders and prints
+// the enriched orders.
+//
+// Ad impressions joined with the clicks that follow within 10 minutes
+// (join.StreamStreamLeft): a clicked impression comes out with its click as
+// soon as the click arrives; an impression nobody clicked comes out alone,
+// once, when its window has closed, never before a click could still come.
 //
 //	go run ./joins
 package main
@@ -30,6 +35,10 @@ import (
 )
 
 const (
+	impressionsTopic = "joins-impressions"
+	clicksTopic      = "joins-clicks"
+	outcomesTopic    = "joins-ad-outcomes"
+
 	customersTopic = "joins-customers"
 	ordersTopic    = "joins-orders"
 	enrichedTopic  = "joins-enriched"
@@ -90,7 +99,33 @@ func Topology(loaded *atomic.Int64) (*kstreams.Topology, error) {
 	return b.Build()
 }
 
+// Impressions returns the topology joining ad impressions (key: ad id,
+// value: the page) with clicks (key: ad id) within 10 minutes, with a
+// minute of grace for clicks out of order.
+func Impressions() (*kstreams.Topology, error) {
+	b := kstreams.NewBuilder()
+	shown := kstreams.Source(b, "impressions", []string{impressionsTopic}, serde.String, serde.String)
+	clicked := kstreams.Source(b, "clicks", []string{clicksTopic}, serde.String, serde.String)
+	outcomes := join.StreamStreamLeft(shown, clicked, "outcome", join.Within(10*time.Minute).Grace(time.Minute),
+		join.Stores(serde.String, serde.String, serde.String, memory.Supplier()),
+		func(ad string, page string, click *string) (string, error) {
+			if click == nil {
+				return "shown on " + page + ", not clicked", nil
+			}
+			return "shown on " + page + ", clicked", nil
+		})
+	kstreams.Sink(outcomes, "outcomes", outcomesTopic, serde.String, serde.String)
+	return b.Build()
+}
+
 func run() error {
+	if err := runOrders(); err != nil {
+		return err
+	}
+	return runImpressions()
+}
+
+func runOrders() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := embedded.NewCluster(embedded.Topic(customersTopic, partitions), embedded.Topic(ordersTopic, partitions),
@@ -158,6 +193,71 @@ func run() error {
 	}
 	for _, o := range orders {
 		fmt.Printf("%s: %s\n", o.Key, byCustomer[o.Key])
+	}
+	return nil
+}
+
+func runImpressions() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// One partition: a window closes when the stream time of its task
+	// passes it, and the records closing them here are of other ads.
+	c, err := embedded.NewCluster(embedded.Topic(impressionsTopic, 1), embedded.Topic(clicksTopic, 1), embedded.Topic(outcomesTopic, 1))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	topo, err := Impressions()
+	if err != nil {
+		return err
+	}
+	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(c.Brokers()...), kstreams.WithApplicationID("joins-impressions"))
+	if err != nil {
+		return err
+	}
+	appCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(appCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+
+	noon := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(key, value string, min int) embedded.Record[string, string] {
+		return embedded.Record[string, string]{Key: key, Value: value, Timestamp: noon.Add(time.Duration(min) * time.Minute)}
+	}
+	produce := func(topic string, recs ...embedded.Record[string, string]) error {
+		if err := embedded.Produce(ctx, c, topic, serde.String, serde.String, recs...); err != nil {
+			return fmt.Errorf("producing to %s: %w", topic, err)
+		}
+		return nil
+	}
+	if err := produce(impressionsTopic, at("ad-1", "home", 0), at("ad-2", "news", 1), at("ad-3", "sports", 2)); err != nil {
+		return err
+	}
+	if err := produce(clicksTopic, at("ad-1", "click", 3)); err != nil {
+		return err
+	}
+	// ad-1 is clicked: its outcome comes at once. ad-2 and ad-3 wait.
+	if _, err := embedded.ReadAtLeast(ctx, c, outcomesTopic, 1, serde.String, serde.String); err != nil {
+		return err
+	}
+	// A click of ad-3 half an hour on is too late; the records at 12:30
+	// and 12:45 close the windows of ad-2 and ad-3 (shown at 12:01 and
+	// 12:02, closed at 12:12 and 12:13).
+	if err := produce(clicksTopic, at("ad-3", "click", 30)); err != nil {
+		return err
+	}
+	if err := produce(impressionsTopic, at("ad-4", "home", 45)); err != nil {
+		return err
+	}
+	outcomes, err := embedded.ReadAtLeast(ctx, c, outcomesTopic, 3, serde.String, serde.String)
+	if err != nil {
+		return err
+	}
+	for _, o := range outcomes {
+		fmt.Printf("%s at %s: %s\n", o.Key, o.Timestamp.UTC().Format("15:04"), o.Value)
 	}
 	return nil
 }
