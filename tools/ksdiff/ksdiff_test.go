@@ -79,17 +79,6 @@ func TestReadResultsRejectsMalformedOutput(t *testing.T) {
 	}
 }
 
-func FuzzReadResults(f *testing.F) {
-	f.Add("case\t1\nout\tout\tk\t\\N\t5\nend\n")
-	f.Add("case\t2\nerror\tx\nend\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		res, err := readResults(strings.NewReader(s))
-		if err == nil && res == nil {
-			t.Fatal("nil result without an error")
-		}
-	})
-}
-
 func out(topic, key, value string, ts int64) output {
 	return output{topic: topic, key: &key, value: &value, ts: ts}
 }
