@@ -3,8 +3,9 @@
 // joinable with streams and other tables (package join).
 //
 // A table is built from a topic (FromTopic: each record is an update, a
-// null value deletes its key) or from a stream of the topology (FromStream,
-// FromChanges). Its updates flow on as a node of *V, nil for a deletion
+// null value deletes its key), from a stream of the topology (FromStream,
+// FromChanges), or by aggregating a stream per key (Count, Reduce,
+// Aggregate). Its updates flow on as a node of *V, nil for a deletion
 // (Updates); a sink writes them back as a table topic with Nullable:
 //
 //	customers := table.FromTopic(b, "customers", "customers", serde.String, customerSerde, memory.Supplier())
@@ -28,6 +29,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
 	"github.com/kstreams-go/kstreams/core/serde"
@@ -136,6 +138,21 @@ func FromStream[K, V any](parent kstreams.Node[K, V], name string, keys serde.Se
 // value deletes its key, any other sets the key to the value. The table's
 // processor is named name, and so is its store.
 func FromChanges[K, V any](parent kstreams.Node[K, *V], name string, keys serde.Serde[K], values serde.Serde[V], supplier store.Supplier, opts ...Option) Table[K, V] {
+	return build(parent, name, keys, values, supplier, opts, nil,
+		func(_ K, in *V, _ *Row[V], ts time.Time) (*Row[V], error) {
+			if in == nil {
+				return nil, nil
+			}
+			return &Row[V]{Value: *in, Timestamp: ts}, nil
+		})
+}
+
+// build adds a table whose processor, named name, computes each key's new
+// row from an input record and the key's current row (nil when absent);
+// a nil new row deletes the key. check, if not nil, reports an invalid
+// argument of the caller.
+func build[K, In, V any](parent kstreams.Node[K, In], name string, keys serde.Serde[K], values serde.Serde[V], supplier store.Supplier,
+	opts []Option, check func() error, update func(key K, in In, old *Row[V], ts time.Time) (*Row[V], error)) Table[K, V] {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -149,46 +166,63 @@ func FromChanges[K, V any](parent kstreams.Node[K, *V], name string, keys serde.
 		b.AddError(fmt.Errorf("table %s: nil key or value serde", name))
 		return t
 	}
+	if check != nil {
+		if err := check(); err != nil {
+			b.AddError(fmt.Errorf("table %s: %w", name, err))
+			return t
+		}
+	}
 	t.st = kstreams.AddStore(b, store.KeyValue(name, keys, RowSerde(values), supplier, c.specOpts...))
 	st := t.st
-	t.changes = kstreams.Process(parent, name, func() kstreams.Processor[K, *V, K, Change[V]] {
-		return &materializer[K, V]{st: st}
+	t.changes = kstreams.Process(parent, name, func() kstreams.Processor[K, In, K, Change[V]] {
+		return &updater[K, In, V]{st: st, update: update}
 	}, kstreams.WithStores(st))
 	t.updates = kstreams.MapValues(t.changes, name+"-updates", func(c Change[V]) (*V, error) { return c.New, nil })
 	return t
 }
 
-// materializer applies a table's updates to its store and forwards them
-// with the values they replace.
-type materializer[K, V any] struct {
-	st kstreams.Store[store.KeyValueStore[K, Row[V]]]
-	kv store.KeyValueStore[K, Row[V]]
-	pc kstreams.ProcessorContext[K, Change[V]]
+// updater applies a table's updates to its store and forwards them with
+// the values they replace, stamped with the new row's timestamp (the
+// record's, for a deletion).
+type updater[K, In, V any] struct {
+	st     kstreams.Store[store.KeyValueStore[K, Row[V]]]
+	update func(key K, in In, old *Row[V], ts time.Time) (*Row[V], error)
+	kv     store.KeyValueStore[K, Row[V]]
+	pc     kstreams.ProcessorContext[K, Change[V]]
 }
 
-func (m *materializer[K, V]) Init(pc kstreams.ProcessorContext[K, Change[V]]) (err error) {
-	m.pc = pc
-	m.kv, err = m.st.Get(pc)
+func (u *updater[K, In, V]) Init(pc kstreams.ProcessorContext[K, Change[V]]) (err error) {
+	u.pc = pc
+	u.kv, err = u.st.Get(pc)
 	return err
 }
 
-func (m *materializer[K, V]) Process(ctx context.Context, r kstreams.Record[K, *V]) error {
-	old, had, err := m.kv.Get(r.Key)
+func (u *updater[K, In, V]) Process(ctx context.Context, r kstreams.Record[K, In]) error {
+	old, had, err := u.kv.Get(r.Key)
 	if err != nil {
-		return fmt.Errorf("table %s: reading a key: %w", m.pc.Node(), err)
+		return fmt.Errorf("table %s: reading a key: %w", u.pc.Node(), err)
 	}
-	c := Change[V]{New: r.Value}
+	var c Change[V]
+	var oldRow *Row[V]
 	if had {
-		c.Old = &old.Value
+		oldRow, c.Old = &old, &old.Value
 	}
-	if r.Value == nil {
-		if err := m.kv.Delete(r.Key); err != nil {
-			return fmt.Errorf("table %s: deleting a key: %w", m.pc.Node(), err)
+	row, err := u.update(r.Key, r.Value, oldRow, r.Timestamp)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", u.pc.Node(), err)
+	}
+	ts := r.Timestamp
+	if row == nil {
+		if err := u.kv.Delete(r.Key); err != nil {
+			return fmt.Errorf("table %s: deleting a key: %w", u.pc.Node(), err)
 		}
-	} else if err := m.kv.Put(r.Key, Row[V]{Value: *r.Value, Timestamp: r.Timestamp}); err != nil {
-		return fmt.Errorf("table %s: %w", m.pc.Node(), err)
+	} else {
+		if err := u.kv.Put(r.Key, *row); err != nil {
+			return fmt.Errorf("table %s: %w", u.pc.Node(), err)
+		}
+		c.New, ts = &row.Value, row.Timestamp
 	}
-	return m.pc.Forward(ctx, kstreams.WithValue(r, c))
+	return u.pc.Forward(ctx, kstreams.Record[K, Change[V]]{Key: r.Key, Value: c, Timestamp: ts, Headers: r.Headers, Origin: r.Origin})
 }
 
-func (m *materializer[K, V]) Close() error { return nil }
+func (u *updater[K, In, V]) Close() error { return nil }

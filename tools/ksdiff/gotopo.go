@@ -65,6 +65,30 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
+	case "stream-count", "stream-agg", "stream-reduce":
+		// Kafka Streams drops null values before these aggregations (not
+		// before windowed ones); kstreams has no null values.
+		in := kstreams.Filter(kstreams.Source(b, "in", []string{"in"}, serde.String, serde.Bytes), "drop-nulls",
+			func(r kstreams.Record[string, []byte]) bool { return r.Value != nil })
+		var out kstreams.Node[string, []byte]
+		switch name {
+		case "stream-count":
+			t := table.Count(in, "count", serde.String, memory.Supplier())
+			out = kstreams.MapValues(t.Updates(), "format", func(n *int64) ([]byte, error) { return []byte(strconv.FormatInt(*n, 10)), nil })
+		case "stream-agg":
+			t := table.Aggregate(in, "agg", serde.String, serde.String, memory.Supplier(), func() string { return "" }, appendValue)
+			out = kstreams.MapValues(t.Updates(), "format", func(s *string) ([]byte, error) { return []byte(*s), nil })
+		default:
+			t := table.Reduce(in, "reduce", serde.String, serde.Bytes, memory.Supplier(), func(_ string, agg, v []byte) ([]byte, error) {
+				if v == nil {
+					v = []byte("~")
+				}
+				return append(append(append([]byte{}, agg...), ','), v...), nil
+			})
+			out = kstreams.MapValues(t.Updates(), "format", func(b *[]byte) ([]byte, error) { return *b, nil })
+		}
+		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
+		return []string{"out"}, nil
 	case "table":
 		t := table.FromTopic(b, "tbl", "in", serde.String, serde.Bytes, memory.Supplier())
 		kstreams.Sink(t.Updates(), "out", "out", serde.String, table.Nullable(serde.Bytes))

@@ -29,6 +29,7 @@ import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
@@ -253,6 +254,22 @@ public final class KsDiff {
         windowed(in, kind + "-onclose", p, "onclose-", "out");
         windowed(in, kind + "-final", p, "final-", "final");
         return List.of("out", "final");
+      }
+      case "stream-count":
+      case "stream-agg":
+      case "stream-reduce": {
+        KGroupedStream<String, String> g = b.stream("in", Consumed.with(Serdes.String(), Serdes.String()))
+            .groupByKey(Grouped.with(Serdes.String(), Serdes.String()));
+        KTable<String, String> t;
+        if (name.equals("stream-count")) {
+          t = g.count().mapValues(v -> v == null ? null : v.toString());
+        } else if (name.equals("stream-agg")) {
+          t = g.aggregate(() -> "", KsDiff::append, Materialized.with(Serdes.String(), Serdes.String()));
+        } else {
+          t = g.reduce((agg, v) -> agg + "," + (v == null ? "~" : v), Materialized.with(Serdes.String(), Serdes.String()));
+        }
+        t.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
       }
       case "table": {
         table(b, "in", "tbl").toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
