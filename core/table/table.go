@@ -4,8 +4,9 @@
 //
 // A table is built from a topic (FromTopic: each record is an update, a
 // null value deletes its key), from a stream of the topology (FromStream,
-// FromChanges), or by aggregating a stream per key (Count, Reduce,
-// Aggregate). Its updates flow on as a node of *V, nil for a deletion
+// FromChanges), by aggregating a stream per key (Count, Reduce,
+// Aggregate), or by aggregating another table's rows regrouped by a new key
+// (GroupBy, then CountGroups or AggregateGroups). Its updates flow on as a node of *V, nil for a deletion
 // (Updates); a sink writes them back as a table topic with Nullable:
 //
 //	customers := table.FromTopic(b, "customers", "customers", serde.String, customerSerde, memory.Supplier())

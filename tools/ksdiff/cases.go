@@ -303,6 +303,8 @@ var topologies = []struct {
 	{"stream-count", tableCase("in")},
 	{"stream-agg", tableCase("in")},
 	{"stream-reduce", tableCase("in")},
+	{"table-count", tableCase("in")},
+	{"table-agg", tableCase("in")},
 	{"stream-table", tableCase("stream", "table")},
 	{"stream-table-left", tableCase("stream", "table")},
 	{"table-table", tableCase("left", "right")},

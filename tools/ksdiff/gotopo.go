@@ -89,6 +89,22 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
+	case "table-count", "table-agg":
+		t := table.FromTopic(b, "tbl", "in", serde.String, serde.Bytes, memory.Supplier())
+		byValue := table.GroupBy(t, "by-value", "by-value", 1, serde.String, serde.String,
+			func(k string, v []byte) (string, string, error) { return string(v), k, nil })
+		var out kstreams.Node[string, []byte]
+		if name == "table-count" {
+			n := table.CountGroups(byValue, "count", memory.Supplier())
+			out = kstreams.MapValues(n.Updates(), "format", func(n *int64) ([]byte, error) { return []byte(strconv.FormatInt(*n, 10)), nil })
+		} else {
+			a := table.AggregateGroups(byValue, "agg", serde.String, memory.Supplier(), func() string { return "" },
+				func(_ string, k, agg string) (string, error) { return agg + "+" + k, nil },
+				func(_ string, k, agg string) (string, error) { return agg + "-" + k, nil })
+			out = kstreams.MapValues(a.Updates(), "format", func(s *string) ([]byte, error) { return []byte(*s), nil })
+		}
+		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
+		return []string{"out"}, nil
 	case "table":
 		t := table.FromTopic(b, "tbl", "in", serde.String, serde.Bytes, memory.Supplier())
 		kstreams.Sink(t.Updates(), "out", "out", serde.String, table.Nullable(serde.Bytes))

@@ -30,6 +30,7 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KGroupedStream;
+import org.apache.kafka.streams.kstream.KGroupedTable;
 import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
@@ -267,6 +268,22 @@ public final class KsDiff {
           t = g.aggregate(() -> "", KsDiff::append, Materialized.with(Serdes.String(), Serdes.String()));
         } else {
           t = g.reduce((agg, v) -> agg + "," + (v == null ? "~" : v), Materialized.with(Serdes.String(), Serdes.String()));
+        }
+        t.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "table-count":
+      case "table-agg": {
+        // Regroup a table by its value: each value's group holds the keys
+        // that have it.
+        KGroupedTable<String, String> g = table(b, "in", "tbl")
+            .groupBy((k, v) -> KeyValue.pair(v, k), Grouped.with(Serdes.String(), Serdes.String()));
+        KTable<String, String> t;
+        if (name.equals("table-count")) {
+          t = g.count().mapValues(v -> v == null ? null : v.toString());
+        } else {
+          t = g.aggregate(() -> "", (k, v, agg) -> agg + "+" + v, (k, v, agg) -> agg + "-" + v,
+              Materialized.with(Serdes.String(), Serdes.String()));
         }
         t.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
         return List.of("out");
