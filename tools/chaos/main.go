@@ -45,7 +45,7 @@ import (
 var (
 	mode         = flag.String("mode", "short", "short (CI) or long (soak)")
 	only         = flag.String("only", "", "comma-separated scenarios to run (default: all)")
-	storeKind    = flag.String("store", "pebble", "store backend of the app where the scenario does not choose: memory or pebble")
+	storeKind    = flag.String("store", "pebble", "store backend of the app where the scenario does not choose: memory, pebble or redis (a redis-server the run starts)")
 	seed         = flag.Uint64("seed", 0, "random seed (0: from the clock)")
 	keep         = flag.Bool("keep", false, "keep the work directory (logs, state) even when every scenario passes")
 	transactions = flag.Bool("transactions", false, "run the apps with Kafka transactions (WithTransactions): the checker reads read_committed and requires no duplicate output")
@@ -206,6 +206,16 @@ func run(p params) int {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: building the app:", err)
 		return 2
+	}
+
+	if *storeKind == "redis" {
+		addr, stopRedis, err := startRedisServer(filepath.Join(e.runDir, "redis"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "chaos:", err)
+			return 2
+		}
+		defer stopRedis()
+		redisAddr = addr
 	}
 
 	var selected []string

@@ -12,6 +12,12 @@ import (
 	"time"
 )
 
+// redisAddr is the address of the run's redis-server, with -store redis:
+// every scenario that leaves the store to the -store flag then counts in
+// Redis (partition, for one, makes a stale owner flush after a newer one
+// claimed its store instances).
+var redisAddr string
+
 // runRedisKill9 is kill9 with the count in Redis (stores/redis) on a
 // redis-server of the scenario's own: three instances over 12 partitions, a
 // random one SIGKILLed every few seconds and restarted. With changelog,

@@ -9,7 +9,12 @@ import (
 	"time"
 )
 
-func storeFlag() []string { return []string{"-store", *storeKind} }
+func storeFlag() []string {
+	if *storeKind == "redis" {
+		return []string{"-store", "redis", "-redis", redisAddr}
+	}
+	return []string{"-store", *storeKind}
+}
 
 // runKill9: three instances over 12 partitions; a random instance is killed
 // with SIGKILL every few seconds and restarted.
