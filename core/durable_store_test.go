@@ -337,6 +337,7 @@ type withoutKeeper struct{ store.Backend }
 // nothing more, and the instance stops with an error naming the store if
 // the group keeps assigning it the task.
 func TestStoreFencedByNewerOwner(t *testing.T) {
+	t.Parallel()
 	brokers := testBrokers(t)
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, 1, in, out)

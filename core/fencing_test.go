@@ -133,6 +133,7 @@ func (c *fencedCounter) Close() error { return nil }
 // last count of every key equals its number of inputs (no stale count
 // landed last), and the outputs name every input.
 func TestRevokeWhileRecordRunsIsFenced(t *testing.T) {
+	t.Parallel()
 	eachMode(t, testRevokeWhileRecordRuns)
 }
 
@@ -389,6 +390,7 @@ func checkCounts(t *testing.T, inputs map[string]int, outs []fencedOutput, chang
 // of A for a partition may land after B's for it, no count may go back in
 // the changelog or fall below its inputs, and every input is in the output.
 func TestNetworkPartitionIsFenced(t *testing.T) {
+	t.Parallel()
 	eachMode(t, testNetworkPartition)
 }
 

@@ -269,6 +269,7 @@ func TestSegmentFailureIsNotCommitted(t *testing.T) {
 // the per-partition bound and at the instance's bound, then that every
 // record is processed once released.
 func TestInFlightBounds(t *testing.T) {
+	t.Parallel()
 	const partitions, perPartition = 4, 1500
 	for _, tc := range []struct {
 		name            string

@@ -59,6 +59,7 @@ func checkAtLeastOnce(t *testing.T, inputs map[string]string, outputs []*kgo.Rec
 // and checks that the survivors take over, that nothing is lost, and that
 // only records in flight since the last commits are processed again.
 func TestGroupSurvivesAbruptStop(t *testing.T) {
+	t.Parallel()
 	brokers := testBrokers(t)
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, 8, in, out)

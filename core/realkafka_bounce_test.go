@@ -53,6 +53,7 @@ func kafkaSh(t *testing.T, sh, dir string, args ...string) string {
 // ... connection refused") and Run stopped; fixed in the runtime (retriable
 // fetch errors are logged, not fatal).
 func TestRealKafkaBrokerBounce(t *testing.T) {
+	t.Parallel()
 	sh := kafkaScript(t)
 	dir := t.TempDir()
 	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")
@@ -106,6 +107,7 @@ func TestRealKafkaBrokerBounce(t *testing.T) {
 // coordinator and that partition's leader; this test, which avoids the
 // coordinator (see TestRealKafkaBrokerBounce), has not reproduced it.
 func TestRealKafkaLeaderKill(t *testing.T) {
+	t.Parallel()
 	sh := kafkaScript(t)
 	dir := t.TempDir()
 	brokers := strings.Split(kafkaSh(t, sh, dir, "start", "-n", "3"), ",")
@@ -217,6 +219,7 @@ func TestRealKafkaLeaderKill(t *testing.T) {
 // prevents it; TestNetworkPartitionIsFenced makes the case deterministic
 // through a fault proxy.
 func TestRealKafkaZombieWritesAfterBrokerKill(t *testing.T) {
+	t.Parallel()
 	sh := kafkaScript(t)
 	dir := t.TempDir()
 	brokers := strings.Split(kafkaSh(t, sh, dir, "start"), ",")

@@ -111,6 +111,7 @@ func TestRealKafkaHelperProcess(t *testing.T) {
 // changelog, and nothing is lost; only records in flight since the killed
 // instance's last commit are processed again, at most once more.
 func TestRealKafkaKill9Takeover(t *testing.T) {
+	t.Parallel()
 	brokers := testBrokers(t)
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, 4, in, out)
@@ -215,6 +216,7 @@ func TestRealKafkaKill9Takeover(t *testing.T) {
 // it gracefully while records flow: the cooperative rebalances commit the
 // revoked tasks first, so no record is processed twice.
 func TestRealKafkaScaleOutAndInNoDuplicates(t *testing.T) {
+	t.Parallel()
 	brokers := testBrokers(t)
 	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
 	createTopics(t, brokers, 6, in, out)
