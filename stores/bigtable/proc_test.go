@@ -63,9 +63,9 @@ func startEmulatorProcess(tb testing.TB, rtt time.Duration) *emulator {
 	if err != nil {
 		tb.Fatalf("emulator process: %v", err)
 	}
-	e := &emulator{table: testTable, rpcs: new(atomic.Int64), addr: strings.TrimSpace(line), rtt: rtt, proc: cmd.Process}
+	e := &emulator{table: testTable, rpcs: new(atomic.Int64), calls: &methodCalls{}, addr: strings.TrimSpace(line), rtt: rtt, proc: cmd.Process}
 	ctx := context.Background()
-	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, e.addr, nil, 0)))
+	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, e.addr, nil, nil, 0)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,7 +3,10 @@ package bigtable
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +29,7 @@ type emulator struct {
 	admin  *bigtable.AdminClient
 	table  string
 	rpcs   *atomic.Int64
+	calls  *methodCalls  // the counted calls by method
 	rtt    time.Duration // added to every call of the counted clients
 	proc   *os.Process   // the emulator's process, when it has its own
 }
@@ -44,9 +48,9 @@ func startEmulatorRTT(tb testing.TB, rtt time.Duration) *emulator {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(srv.Close)
-	e := &emulator{srv: srv, addr: srv.Addr, table: testTable, rpcs: new(atomic.Int64), rtt: rtt}
+	e := &emulator{srv: srv, addr: srv.Addr, table: testTable, rpcs: new(atomic.Int64), calls: &methodCalls{}, rtt: rtt}
 	ctx := context.Background()
-	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, srv.Addr, nil, 0)))
+	e.admin, err = bigtable.NewAdminClient(ctx, "proj", "inst", option.WithGRPCConn(dial(tb, srv.Addr, nil, nil, 0)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,7 +68,7 @@ func (e *emulator) newClient(tb testing.TB) *bigtable.Client {
 	tb.Helper()
 	c, err := bigtable.NewClientWithConfig(context.Background(), "proj", "inst",
 		bigtable.ClientConfig{MetricsProvider: bigtable.NoopMetricsProvider{}},
-		option.WithGRPCConn(dial(tb, e.addr, e.rpcs, e.rtt)))
+		option.WithGRPCConn(dial(tb, e.addr, e.rpcs, e.calls, e.rtt)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,20 +76,22 @@ func (e *emulator) newClient(tb testing.TB) *bigtable.Client {
 	return c
 }
 
-// dial connects to addr; calls are counted in rpcs when it is not nil, and
-// each is delayed by rtt.
-func dial(tb testing.TB, addr string, rpcs *atomic.Int64, rtt time.Duration) *grpc.ClientConn {
+// dial connects to addr; calls are counted in rpcs (and by method in
+// calls) when it is not nil, and each is delayed by rtt.
+func dial(tb testing.TB, addr string, rpcs *atomic.Int64, calls *methodCalls, rtt time.Duration) *grpc.ClientConn {
 	tb.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if rpcs != nil {
 		opts = append(opts,
 			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 				rpcs.Add(1)
+				calls.add(method)
 				time.Sleep(rtt)
 				return invoker(ctx, method, req, reply, cc, opts...)
 			}),
 			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 				rpcs.Add(1)
+				calls.add(method)
 				time.Sleep(rtt)
 				return streamer(ctx, desc, cc, method, opts...)
 			}))
@@ -119,4 +125,30 @@ var instanceCount atomic.Int64
 func freshContext() store.BackendContext {
 	n := instanceCount.Add(1)
 	return store.BackendContext{App: "test", Store: fmt.Sprintf("s%d", n), Task: "0_0", Partition: int32(n)}
+}
+
+// methodCalls counts calls by gRPC method name (the part after the last
+// slash: ReadRows, MutateRows, CheckAndMutateRow, ...).
+type methodCalls struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *methodCalls) add(method string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[method[strings.LastIndexByte(method, '/')+1:]]++
+}
+
+// snapshot returns the counts so far.
+func (c *methodCalls) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
 }
