@@ -1,6 +1,7 @@
 package kstreams
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
@@ -55,6 +56,8 @@ func (s Stage) String() string {
 }
 
 func init() {
+	// The runtime's writes return the public value.
+	runtime.ErrNotOwner = ErrNotOwner
 	// The runtime and the test driver report *graph.RecordError; errors.As
 	// finds it as a *RecordError too.
 	graph.AsPublicRecordError = func(e *graph.RecordError, target any) bool {
@@ -72,4 +75,4 @@ func init() {
 // committed; the task's current owner processes it again. A processor that
 // gets it should return it (or any error): its output would be a stale
 // owner's. See docs/architecture.md, "Ownership".
-var ErrNotOwner = runtime.ErrNotOwner
+var ErrNotOwner = errors.New("kstreams: task no longer owned by this instance (revoked, lost or closing); write refused")

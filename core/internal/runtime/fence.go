@@ -31,7 +31,8 @@ import (
 // ErrNotOwner is returned by writes of a task this instance no longer owns:
 // outputs and store writes of a record still running when its task was
 // revoked, lost or closed. The record is not committed; its next owner
-// processes it again.
+// processes it again. Package kstreams sets it to kstreams.ErrNotOwner at
+// init, so that errors.Is matches the public value.
 var ErrNotOwner = errors.New("kstreams: task no longer owned by this instance (revoked, lost or closing); write refused")
 
 // beginWrite enters ts's write gate; false means ts is fenced and the write
