@@ -407,6 +407,21 @@ func checkDispatch(g *graph.Topology) error {
 		if st.Order == 0 {
 			st.Order = graph.OrderPartition
 		}
+		for _, spec := range st.Stores {
+			src := spec.Source()
+			switch {
+			case src == nil:
+			case !slices.Contains(st.SourceTopics, src.Topic):
+				errs = append(errs, fmt.Errorf("store %q is restored from topic %q (store.WithSourceChangelog), which its sub-topology %d does not read (it reads %v)",
+					spec.Name(), src.Topic, st.ID, st.SourceTopics))
+			case st.Order != graph.OrderPartition:
+				// Completed records above the committed offset are not
+				// processed again, and a restore from the source topic
+				// stops at the committed offset: their writes would be lost.
+				errs = append(errs, fmt.Errorf("store %q is restored from its source topic %q, which needs records processed in partition order, but processor %q of sub-topology %d asks for %s",
+					spec.Name(), src.Topic, orderBy, st.ID, st.Order))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

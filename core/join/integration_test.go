@@ -21,8 +21,9 @@ import (
 
 // Orders enriched with customers on a cluster (KSTREAMS_TEST_BROKERS, or
 // an in-process one), four partitions: the table is kept across a restart
-// (restored from its changelog), and a deleted customer's orders are joined
-// with no customer.
+// (restored from its source topic, the customers: the app creates no
+// changelog topic), and a deleted customer's orders are joined with no
+// customer.
 func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -109,6 +110,16 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	slices.Sort(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("enriched orders:\n%s\nwant\n%s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	// The customers topic is the table's changelog: none of its own.
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, appID+"-") {
+			t.Errorf("the application created topic %s; a table read from a topic restores from that topic", name)
+		}
 	}
 }
 

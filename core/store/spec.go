@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kstreams-go/kstreams/core/serde"
 )
 
 // Supplier opens the Backend of one store for one task. It is called when a
@@ -62,6 +64,21 @@ type Spec struct {
 	segment   time.Duration // window stores only
 	retention time.Duration // window stores only
 	open      func(Backend, string) any
+	source    *SourceChangelog
+}
+
+// SourceChangelog is the topic a store is restored from when it has no
+// changelog of its own (see WithSourceChangelog).
+type SourceChangelog struct {
+	// Topic is a source topic of the sub-topology that writes the store:
+	// the task of partition p restores from partition p.
+	Topic string
+	// Apply writes one record of Topic into the store: st is the typed
+	// store (the KeyValueStore or WindowStore processors get) over the
+	// backend being restored. A record Apply fails is logged and skipped,
+	// as a deserialization error policy that lets the app commit past a
+	// record would have skipped it.
+	Apply func(st any, key, value []byte, headers []serde.Header, timestamp time.Time) error
 }
 
 // Name returns the store's name.
@@ -76,6 +93,10 @@ func (s *Spec) Supplier() Supplier { return s.supplier }
 // Logged reports whether writes to the store are recorded in a changelog
 // topic (the default).
 func (s *Spec) Logged() bool { return s.logged }
+
+// Source returns where the store is restored from when its source topic
+// serves as its changelog (see WithSourceChangelog), or nil.
+func (s *Spec) Source() *SourceChangelog { return s.source }
 
 // Retention returns a window store's retention; ok is false for key-value
 // stores.
@@ -105,4 +126,20 @@ type SpecOption func(*Spec)
 // to another instance.
 func WithoutChangelog() SpecOption {
 	return func(s *Spec) { s.logged = false }
+}
+
+// WithSourceChangelog makes a source topic the store's changelog: the
+// store writes no changelog topic of its own, and a task restores it by
+// applying its partition of topic, from the log start up to the group's
+// committed offset (records after it are processed again, and write the
+// store then). It fits a store whose content is a function of that topic
+// alone, record by record, such as a table materialized from a topic
+// (Kafka Streams' source-topic changelog). apply writes one record into
+// the typed store; see SourceChangelog. The store is rebuilt at every
+// open: a persistent backend's content is not kept across restarts.
+func WithSourceChangelog(topic string, apply func(st any, key, value []byte, headers []serde.Header, timestamp time.Time) error) SpecOption {
+	return func(s *Spec) {
+		s.logged = false
+		s.source = &SourceChangelog{Topic: topic, Apply: apply}
+	}
 }

@@ -123,9 +123,33 @@ func SpecOptions(opts ...store.SpecOption) Option {
 // decodes each record, and the table's processor "<name>" applies it: a
 // record with a null value (a tombstone) deletes its key, any other sets
 // it. The table's store, named name, is on the backend supplier returns.
+//
+// topic is the store's changelog (store.WithSourceChangelog): no
+// changelog topic is created, and a task restores the store from its
+// partition of topic up to the committed offset. Its sub-topology must
+// process records in partition order (the default).
 func FromTopic[K, V any](b *kstreams.Builder, name, topic string, keys serde.Serde[K], values serde.Serde[V], supplier store.Supplier, opts ...Option) Table[K, V] {
 	src := kstreams.Source(b, name+"-source", []string{topic}, keys, Nullable(values))
-	return FromChanges(src, name, keys, values, supplier, opts...)
+	rows := Nullable(values)
+	restore := store.WithSourceChangelog(topic, func(st any, key, value []byte, headers []serde.Header, ts time.Time) error {
+		kv, ok := st.(store.KeyValueStore[K, Row[V]])
+		if !ok {
+			return fmt.Errorf("table %s: store of type %T", name, st)
+		}
+		k, err := keys.Deserialize(topic, headers, key)
+		if err != nil {
+			return fmt.Errorf("decoding a key: %w", err)
+		}
+		v, err := rows.Deserialize(topic, headers, value)
+		if err != nil {
+			return fmt.Errorf("decoding a value: %w", err)
+		}
+		if v == nil {
+			return kv.Delete(k)
+		}
+		return kv.Put(k, Row[V]{Value: *v, Timestamp: ts})
+	})
+	return FromChanges(src, name, keys, values, supplier, append([]Option{SpecOptions(restore)}, opts...)...)
 }
 
 // FromStream turns parent's records into a table: each record sets its

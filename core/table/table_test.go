@@ -232,3 +232,31 @@ func FuzzRowSerde(f *testing.F) {
 		}
 	})
 }
+
+// A table read from a topic restores from that topic up to the committed
+// offset, which needs its sub-topology to process records in partition
+// order; a store restored from a topic its sub-topology does not read is
+// refused too. Both are Build errors naming the store.
+func TestSourceChangelogNeedsPartitionOrder(t *testing.T) {
+	b := kstreams.NewBuilder()
+	users := table.FromTopic(b, "users", "users", serde.String, serde.String, memory.Supplier())
+	kstreams.Func(users.Updates(), "slow", func(ctx context.Context, pc kstreams.ProcessorContext[string, *string], r kstreams.Record[string, *string]) error {
+		return pc.Forward(ctx, r)
+	}, kstreams.WithOrdering(kstreams.KeyOrder))
+	_, err := b.Build()
+	if err == nil || !strings.Contains(err.Error(), `store "users" is restored from its source topic "users"`) || !strings.Contains(err.Error(), "partition order") {
+		t.Errorf("Build = %v, want an error saying store users needs partition order", err)
+	}
+
+	b = kstreams.NewBuilder()
+	st := kstreams.AddStore(b, store.KeyValue("elsewhere", serde.String, serde.String, memory.Supplier(),
+		store.WithSourceChangelog("other", func(any, []byte, []byte, []serde.Header, time.Time) error { return nil })))
+	src := kstreams.Source(b, "in", []string{"in"}, serde.String, serde.String)
+	kstreams.Func(src, "use", func(ctx context.Context, pc kstreams.ProcessorContext[string, string], r kstreams.Record[string, string]) error {
+		return nil
+	}, kstreams.WithStores(st))
+	_, err = b.Build()
+	if err == nil || !strings.Contains(err.Error(), `store "elsewhere" is restored from topic "other"`) {
+		t.Errorf("Build = %v, want an error saying store elsewhere's source topic is not read", err)
+	}
+}

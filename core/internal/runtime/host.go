@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/kstreams-go/kstreams/core/internal/graph"
@@ -51,6 +52,9 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	b, err := spec.Supplier()(bctx)
 	if err != nil {
 		return nil, err
+	}
+	if src := spec.Source(); src != nil {
+		return h.openSourceRestored(spec, src, b, bctx)
 	}
 	ds := &durableStore{name: spec.Name(), b: b}
 	if !spec.Logged() {
@@ -102,4 +106,26 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 		}
 	}
 	return h.r.observeStore(spec.Name(), cb), nil
+}
+
+// openSourceRestored sets up b, the backend of a store whose changelog is
+// a source topic of its sub-topology (store.WithSourceChangelog): it is
+// emptied and restored from that topic at every open, and its writes are
+// not logged.
+func (h *taskHost) openSourceRestored(spec *store.Spec, src *store.SourceChangelog, b store.Backend, bctx store.BackendContext) (store.Backend, error) {
+	if !slices.Contains(h.ts.sub.SourceTopics, src.Topic) {
+		b.Close()
+		return nil, fmt.Errorf("store %s is restored from topic %s, which its sub-topology does not read (it reads %v)", spec.Name(), src.Topic, h.ts.sub.SourceTopics)
+	}
+	if err := b.DeleteRange(nil, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("clearing store %s before restoring it from %s: %w", spec.Name(), src.Topic, err)
+	}
+	typed := spec.Open(b, h.StoreTopic(spec))
+	h.ts.restores = append(h.ts.restores, &pendingRestore{b: b,
+		p: RestoreProgress{Store: spec.Name(), Task: bctx.Task, Topic: src.Topic, Partition: bctx.Partition, Start: -1},
+		apply: func(key, value []byte, headers []kgo.RecordHeader, ts time.Time) error {
+			return src.Apply(typed, key, value, headers, ts)
+		}})
+	return h.r.observeStore(spec.Name(), b), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -37,7 +38,12 @@ type RestoreProgress struct {
 // come back. Without a checkpoint, b is wiped too (see OpenStore). The
 // restore starts at the log start, not at 0, so it ends even when
 // retention or DeleteRecords emptied the partition.
-func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgress) (int64, error) {
+//
+// A store whose changelog is a source topic (pr.apply set, see
+// store.WithSourceChangelog) is restored from the log start up to the
+// group's committed offset, each record applied through its typed store.
+func (r *Runtime) restore(ctx context.Context, pr *pendingRestore) (int64, error) {
+	b, p := pr.b, pr.p
 	if r.stopCtx != nil {
 		// Shutting down interrupts a restore.
 		var cancel context.CancelFunc
@@ -48,6 +54,11 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 	logStart, end, err := r.offsetRange(ctx, p.Topic, p.Partition)
 	if err == nil && r.txn != nil {
 		end, err = r.stableEnd(ctx, p, end)
+	}
+	if err == nil && pr.apply != nil {
+		var committed int64
+		committed, err = r.committedOffset(ctx, p.Topic, p.Partition)
+		end = max(logStart, min(end, committed))
 	}
 	if err != nil {
 		return 0, err
@@ -80,6 +91,7 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 	}
 	defer feed.close()
 	var batch store.Batch
+	var skipped int64 // source-topic records apply refused
 	next := p.Start
 	lastLog := started
 	for next < p.End {
@@ -96,9 +108,18 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 				if rec.Attrs.IsControl() {
 					continue
 				}
-				if rec.Value == nil {
+				switch {
+				case pr.apply != nil:
+					if err := pr.apply(rec.Key, rec.Value, rec.Headers, rec.Timestamp); err != nil {
+						skipped++
+						r.log.Warn("skipping a record of a store's source topic it cannot restore", "store", p.Store, "task", p.Task,
+							"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+					} else {
+						p.Restored++
+					}
+				case rec.Value == nil:
 					batch.Delete(rec.Key)
-				} else {
+				default:
 					batch.Set(rec.Key, rec.Value)
 				}
 			}
@@ -115,6 +136,9 @@ func (r *Runtime) restore(ctx context.Context, b store.Backend, p RestoreProgres
 			p.Elapsed = now.Sub(started)
 			r.reportRestore(p)
 		}
+	}
+	if skipped > 0 {
+		r.log.Warn("records of a store's source topic skipped by its restore", "store", p.Store, "task", p.Task, "skipped", skipped)
 	}
 	if err := b.Flush(); err != nil {
 		return 0, fmt.Errorf("flushing restored store %s: %w", p.Store, err)
@@ -186,6 +210,38 @@ func (r *Runtime) reportRestore(p RestoreProgress) {
 	if r.cfg.OnRestore != nil {
 		r.cfg.OnRestore(p)
 	}
+}
+
+// committedOffset returns the group's committed offset of topic/partition
+// (stable: after any transaction that committed it ended), or -1 if none.
+// Errors are retried as listOffset's.
+func (r *Runtime) committedOffset(ctx context.Context, topic string, partition int32) (int64, error) {
+	var last error
+	for attempt := range 600 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		offs, err := r.adm.FetchOffsets(kadm.RequireStable(ctx), r.cfg.AppID)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			return -1, nil
+		}
+		if err == nil {
+			err = offs.Error()
+		}
+		if err != nil {
+			last = err
+			continue
+		}
+		if o, ok := offs.Lookup(topic, partition); ok && o.At >= 0 {
+			return o.At, nil
+		}
+		return -1, nil
+	}
+	return 0, fmt.Errorf("reading the committed offset of %s/%d: %w", topic, partition, last)
 }
 
 // offsetRange returns the log start and end offsets of topic/partition,
@@ -272,9 +328,12 @@ func (r *Runtime) stableEnd(ctx context.Context, p RestoreProgress, hw int64) (i
 
 // pendingRestore is a store of a task opened and not restored yet.
 type pendingRestore struct {
-	b  store.Backend // the backend, written directly (not through cb)
-	cb *changelogBackend
+	b  store.Backend     // the backend, written directly (not through cb)
+	cb *changelogBackend // nil for a store restored from a source topic
 	p  RestoreProgress
+	// apply writes a record of the store's source topic into the store
+	// (see store.WithSourceChangelog); nil for a changelog.
+	apply func(key, value []byte, headers []kgo.RecordHeader, ts time.Time) error
 }
 
 // restoreTask restores the stores of ts in the background, its partitions
@@ -287,7 +346,7 @@ func (r *Runtime) restoreTask(ts *taskState) {
 	defer ts.running.Add(-1)
 	id := ts.t.ID()
 	for _, pr := range ts.restores {
-		end, err := r.restore(ts.ctx, pr.b, pr.p)
+		end, err := r.restore(ts.ctx, pr)
 		if err != nil {
 			if ts.ctx.Err() != nil || r.stopCtx.Err() != nil {
 				return
@@ -296,7 +355,9 @@ func (r *Runtime) restoreTask(ts *taskState) {
 			r.log.Error("restoring a store failed", "task", id.String(), "store", pr.p.Store, "error", err)
 			return
 		}
-		pr.cb.next.Store(end)
+		if pr.cb != nil {
+			pr.cb.next.Store(end)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
