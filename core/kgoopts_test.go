@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,5 +113,53 @@ func TestWithKgoOptionsRefusesWhatBreaksKstreams(t *testing.T) {
 		if err := newApp(o); err != nil {
 			t.Errorf("%s was refused: %v", name, err)
 		}
+	}
+}
+
+// fetchSizes records the fetch sizes of the group client an app creates.
+type fetchSizes struct {
+	mu             sync.Mutex
+	partition, all int32
+}
+
+func (f *fetchSizes) OnNewClient(cl *kgo.Client) {
+	if g, _ := cl.OptValue(kgo.ConsumerGroup).(string); g == "" {
+		return // the admin client or the restore consumer
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.partition = cl.OptValue(kgo.FetchMaxPartitionBytes).(int32)
+	f.all = cl.OptValue(kgo.FetchMaxBytes).(int32)
+}
+
+// The consumer fetches 256 KiB per partition and 16 MiB per fetch, not
+// franz-go's 1 MiB and 50 MiB: fetched records are most of an app's
+// memory. kgo options given to WithKgoOptions override both.
+func TestFetchSizes(t *testing.T) {
+	brokers := testBrokers(t)
+	for _, tc := range []struct {
+		name           string
+		opts           []kgo.Opt
+		partition, all int32
+	}{
+		{"defaults", nil, 256 << 10, 16 << 20},
+		{"overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(1 << 20), kgo.FetchMaxBytes(50 << 20)}, 1 << 20, 50 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, out := uniqueName(t, "in"), uniqueName(t, "out")
+			createTopics(t, brokers, 1, in, out)
+			var f fetchSizes
+			a := startApp(t, passThrough(t, in, out), kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(uniqueName(t, "app")),
+				kstreams.WithKgoOptions(append(tc.opts, kgo.WithHooks(&f))...))
+			waitFor(t, 30*time.Second, "the app running", func() bool { return a.app.State() == kstreams.StateRunning })
+			if err := a.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.partition != tc.partition || f.all != tc.all {
+				t.Errorf("fetch sizes %d per partition, %d per fetch; want %d and %d", f.partition, f.all, tc.partition, tc.all)
+			}
+		})
 	}
 }

@@ -122,6 +122,15 @@ type taskState struct {
 	segStalled atomic.Bool  // a segment was taken back and its record in progress still runs
 }
 
+// The fetch sizes of the instance's consumer (Kafka's max.partition.fetch.bytes
+// and fetch.max.bytes, counted as the brokers send them: compressed).
+// kgo.FetchMaxPartitionBytes and kgo.FetchMaxBytes given to WithKgoOptions
+// override them.
+const (
+	defaultFetchPartitionBytes = 256 << 10
+	defaultFetchBytes          = 16 << 20
+)
+
 // New validates cfg and returns a runtime; Run starts it.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.StateCleanupDelay <= 0 {
@@ -254,6 +263,12 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		// fetch in flight returns; franz-go's default wait (5 s) stalled
 		// resumed partitions for that long when the others had no new data.
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Fetched records wait in franz-go's buffers until the loop polls
+		// them, decompressed: with franz-go's defaults (1 MiB per
+		// partition, 50 MiB per fetch) they were most of the process's
+		// memory. See docs/architecture.md, "Memory".
+		kgo.FetchMaxPartitionBytes(defaultFetchPartitionBytes),
+		kgo.FetchMaxBytes(defaultFetchBytes),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
