@@ -3,14 +3,13 @@ package join_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
-	"github.com/kstreams-go/kstreams/core/embedded"
+	"github.com/kstreams-go/kstreams/core/internal/kafkatest"
 	"github.com/kstreams-go/kstreams/core/join"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store/memory"
@@ -28,10 +27,10 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	brokers := testBrokers(t)
+	brokers := kafkatest.Brokers(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	orders, customers, out, appID := "orders-"+suffix, "customers-"+suffix, "enriched-"+suffix, "join-it-"+suffix
-	createTopics(t, brokers, 4, orders, customers, out)
+	kafkatest.CreateTopics(t, brokers, 4, orders, customers, out)
 
 	b := kstreams.NewBuilder()
 	ords := kstreams.Source(b, "orders", []string{orders}, serde.String, serde.String)
@@ -44,7 +43,7 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, brokers)
+	cl := kafkatest.Client(t, brokers)
 	runApp := func(phase string, recs ...*kgo.Record) {
 		t.Helper()
 		app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID),
@@ -65,10 +64,10 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 				ord = append(ord, r)
 			}
 		}
-		produce(t, cl, cust...)
-		waitCommitted(t, brokers, appID, customers, 60*time.Second)
-		produce(t, cl, ord...)
-		waitCommitted(t, brokers, appID, orders, 60*time.Second)
+		kafkatest.Produce(t, cl, cust...)
+		kafkatest.WaitCommitted(t, brokers, appID, customers, 60*time.Second)
+		kafkatest.Produce(t, cl, ord...)
+		kafkatest.WaitCommitted(t, brokers, appID, orders, 60*time.Second)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("%s: app: %v", phase, err)
@@ -98,7 +97,7 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	runApp("second run", second...)
 
 	var got []string
-	for _, r := range readToEnd(t, brokers, out) {
+	for _, r := range kafkatest.ReadToEnd(t, brokers, out) {
 		got = append(got, string(r.Key)+"="+string(r.Value))
 	}
 	slices.Sort(got)
@@ -123,119 +122,6 @@ func TestIntegrationStreamTableLeftJoin(t *testing.T) {
 	}
 }
 
-// waitCommitted waits until group has committed every record of topic.
-func waitCommitted(t testing.TB, brokers []string, group, topic string, timeout time.Duration) {
-	t.Helper()
-	adm := kadm.NewClient(newClient(t, brokers))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	deadline := time.Now().Add(timeout)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil && ends.Error() == nil {
-			committed, err := adm.FetchOffsets(ctx, group)
-			if err == nil {
-				all := true
-				ends.Each(func(o kadm.ListedOffset) {
-					c, ok := committed.Lookup(topic, o.Partition)
-					all = all && (o.Offset == 0 || ok && c.At == o.Offset)
-				})
-				if all {
-					return
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for every record of %s to be committed", timeout, topic)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// readToEnd reads every record of topic up to its current end offsets.
-func readToEnd(t testing.TB, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(newClient(t, brokers)).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	var recs []*kgo.Record
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s to its end: %v (partitions left: %v)", topic, ctx.Err(), remaining)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset < end {
-				recs = append(recs, r)
-				if r.Offset+1 == end {
-					delete(remaining, r.Partition)
-				}
-			}
-		})
-	}
-	return recs
-}
-
-// testBrokers returns the brokers of KSTREAMS_TEST_BROKERS (a real Kafka),
-// or of a new in-process cluster.
-func testBrokers(t testing.TB) []string {
-	t.Helper()
-	if env := os.Getenv("KSTREAMS_TEST_BROKERS"); env != "" {
-		return strings.Split(env, ",")
-	}
-	c, err := embedded.NewCluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.Brokers()
-}
-
-func newClient(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func createTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resps, err := kadm.NewClient(newClient(t, brokers)).CreateTopics(ctx, partitions, -1, nil, topics...)
-	if err == nil {
-		err = resps.Error()
-	}
-	if err != nil {
-		t.Fatalf("creating topics %v: %v", topics, err)
-	}
-}
-
-func produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("producing: %v", err)
-	}
-}
-
 // A left stream-stream join on a cluster: a left record joined by a right
 // one, and one that nothing joined, forwarded alone once a later record
 // closes its window.
@@ -243,10 +129,10 @@ func TestIntegrationStreamStreamLeftJoin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	brokers := testBrokers(t)
+	brokers := kafkatest.Brokers(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	clicks, views, out, appID := "clicks-"+suffix, "views-"+suffix, "joined-"+suffix, "ssjoin-it-"+suffix
-	createTopics(t, brokers, 1, clicks, views, out)
+	kafkatest.CreateTopics(t, brokers, 1, clicks, views, out)
 
 	b := kstreams.NewBuilder()
 	vs := kstreams.Source(b, "views", []string{views}, serde.String, serde.String)
@@ -267,23 +153,23 @@ func TestIntegrationStreamStreamLeftJoin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	cl := newClient(t, brokers)
+	cl := kafkatest.Client(t, brokers)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	at := func(topic, key, value string, min int) *kgo.Record {
 		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value), Timestamp: base.Add(time.Duration(min) * time.Minute)}
 	}
 	// Views first, committed; then the clicks: one joins ad-1's view, the
 	// other, ten minutes on, closes ad-2's window.
-	produce(t, cl, at(views, "ad-1", "v1", 0), at(views, "ad-2", "v2", 0))
-	waitCommitted(t, brokers, appID, views, 60*time.Second)
-	produce(t, cl, at(clicks, "ad-1", "c1", 1), at(clicks, "ad-3", "c3", 10))
-	waitCommitted(t, brokers, appID, clicks, 60*time.Second)
+	kafkatest.Produce(t, cl, at(views, "ad-1", "v1", 0), at(views, "ad-2", "v2", 0))
+	kafkatest.WaitCommitted(t, brokers, appID, views, 60*time.Second)
+	kafkatest.Produce(t, cl, at(clicks, "ad-1", "c1", 1), at(clicks, "ad-3", "c3", 10))
+	kafkatest.WaitCommitted(t, brokers, appID, clicks, 60*time.Second)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("app: %v", err)
 	}
 	var got []string
-	for _, r := range readToEnd(t, brokers, out) {
+	for _, r := range kafkatest.ReadToEnd(t, brokers, out) {
 		got = append(got, fmt.Sprintf("%s=%s@%v", r.Key, r.Value, r.Timestamp.Sub(base)))
 	}
 	if want := "ad-1=v1+c1@1m0s ad-2=v2+~@0s"; strings.Join(got, " ") != want {
@@ -298,10 +184,10 @@ func TestIntegrationStreamStreamJoinKeyOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	brokers := testBrokers(t)
+	brokers := kafkatest.Brokers(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	clicks, views, out, appID := "kclicks-"+suffix, "kviews-"+suffix, "kjoined-"+suffix, "ssjoin-key-"+suffix
-	createTopics(t, brokers, 2, clicks, views, out)
+	kafkatest.CreateTopics(t, brokers, 2, clicks, views, out)
 
 	b := kstreams.NewBuilder()
 	vs := kstreams.Func(kstreams.Source(b, "views", []string{views}, serde.String, serde.String), "by-key",
@@ -328,7 +214,7 @@ func TestIntegrationStreamStreamJoinKeyOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	cl := newClient(t, brokers)
+	cl := kafkatest.Client(t, brokers)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var vrecs, crecs []*kgo.Record
 	var want []string
@@ -339,24 +225,24 @@ func TestIntegrationStreamStreamJoinKeyOrder(t *testing.T) {
 		want = append(want, ad+"=v"+ad+"+c"+ad)
 	}
 	vrecs = append(vrecs, &kgo.Record{Topic: views, Key: []byte("lonely"), Value: []byte("v"), Timestamp: base})
-	produce(t, cl, vrecs...)
-	waitCommitted(t, brokers, appID, views, 60*time.Second)
-	produce(t, cl, crecs...)
-	waitCommitted(t, brokers, appID, clicks, 60*time.Second)
+	kafkatest.Produce(t, cl, vrecs...)
+	kafkatest.WaitCommitted(t, brokers, appID, views, 60*time.Second)
+	kafkatest.Produce(t, cl, crecs...)
+	kafkatest.WaitCommitted(t, brokers, appID, clicks, 60*time.Second)
 	// A view ten minutes on, in every partition, closes the lonely view's window.
 	var closing []*kgo.Record
 	for i := range 8 {
 		closing = append(closing, &kgo.Record{Topic: views, Key: []byte(fmt.Sprintf("later-%d", i)), Value: []byte("x"), Timestamp: base.Add(10 * time.Minute)})
 	}
-	produce(t, cl, closing...)
-	waitCommitted(t, brokers, appID, views, 60*time.Second)
+	kafkatest.Produce(t, cl, closing...)
+	kafkatest.WaitCommitted(t, brokers, appID, views, 60*time.Second)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("app: %v", err)
 	}
 	want = append(want, "lonely=v+~")
 	var got []string
-	for _, r := range readToEnd(t, brokers, out) {
+	for _, r := range kafkatest.ReadToEnd(t, brokers, out) {
 		got = append(got, fmt.Sprintf("%s=%s", r.Key, r.Value))
 	}
 	slices.Sort(got)
