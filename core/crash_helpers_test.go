@@ -7,64 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kstreams-go/kstreams/core/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // readTopic reads every record of topic up to its end offsets at the time
-// of the call, failing the test if it cannot within 30 s.
+// of the call (see kafkatest.ReadToEnd).
 func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, brokers))
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		t.Fatalf("start offsets of %s: %v", topic, err)
-	}
-	starts.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			t.Fatalf("%s/%d starts at offset %d: the broker deleted records (time retention deletes records stamped more than 7 days ago)", topic, o.Partition, o.Offset)
-		}
-	})
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	if len(remaining) == 0 {
-		return nil
-	}
-	cl := newClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	defer cl.Close()
-	var recs []*kgo.Record
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s to its end: %v (partitions left: %v)", topic, ctx.Err(), remaining)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset < end {
-				recs = append(recs, r)
-				if r.Offset+1 == end {
-					delete(remaining, r.Partition)
-				}
-			}
-		})
-	}
-	return recs
+	return kafkatest.ReadToEnd(t, brokers, topic)
 }
 
 // committedOffsets returns the group's committed offset of each partition

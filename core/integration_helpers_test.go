@@ -14,7 +14,7 @@ import (
 	"time"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
-	"github.com/kstreams-go/kstreams/core/embedded"
+	"github.com/kstreams-go/kstreams/core/internal/kafkatest"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
@@ -27,15 +27,7 @@ import (
 // in-process cluster.
 func testBrokers(t testing.TB) []string {
 	t.Helper()
-	if env := os.Getenv("KSTREAMS_TEST_BROKERS"); env != "" {
-		return strings.Split(env, ",")
-	}
-	c, err := embedded.NewCluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.Brokers()
+	return kafkatest.Brokers(t)
 }
 
 // uniqueName makes topic and application names unique per test run, so
