@@ -31,6 +31,27 @@ func TestSnapshotDurable(t *testing.T) {
 	})
 }
 
+// Pebble stores without changelog kept in GCS (fake-gcs-server): input offsets stored
+// with the snapshot, owner fencing and rewinds to kept snapshots.
+func TestSnapshotInputs(t *testing.T) {
+	srv := startServer(t)
+	supply := snapshot.Supplier(srv.newBucket(t), pebble.SnapshotLocal(pebble.WithCacheSize(8<<20)), snapshot.WithGarbageInterval(0))
+	disks := t.TempDir() // outlives the subtests, whose cleanups close the stores
+	reopen := func(t *testing.T, bc store.BackendContext) store.Backend {
+		var err error
+		if bc.Dir, err = os.MkdirTemp(disks, ""); err != nil {
+			t.Fatal(err)
+		}
+		b, err := supply(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	storetest.RunInputs(t, reopen)
+	storetest.RunRewind(t, reopen)
+}
+
 // A store written, snapshotted and reopened on a new disk through GCS holds
 // every key.
 func TestSnapshotRestore(t *testing.T) {

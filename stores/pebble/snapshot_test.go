@@ -51,6 +51,26 @@ func TestSnapshotDurable(t *testing.T) {
 	})
 }
 
+// Pebble stores without changelog: input offsets stored with the snapshot,
+// rewinds to kept snapshots (a rewind replaces the Pebble working copy).
+func TestSnapshotInputs(t *testing.T) {
+	supply := snapshotSupplier(t, dirBucket(t))
+	disks := t.TempDir() // outlives the subtests, whose cleanups close the stores
+	reopen := func(t *testing.T, bc store.BackendContext) store.Backend {
+		var err error
+		if bc.Dir, err = os.MkdirTemp(disks, ""); err != nil {
+			t.Fatal(err)
+		}
+		b, err := supply(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	storetest.RunInputs(t, reopen)
+	storetest.RunRewind(t, reopen)
+}
+
 func TestSnapshotConformance(t *testing.T) {
 	supply := snapshotSupplier(t, dirBucket(t))
 	n := 0

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"path"
 	"strconv"
@@ -23,8 +24,8 @@ const manifestFormat = 1
 const maxManifestSize = 64 << 20
 
 // Manifest is the commit point of one snapshot of one store instance: the
-// files of a checkpoint of its local working copy, the changelog offset it
-// covers, and the epoch of the owner that wrote it. It is kept, as JSON, in
+// files of a checkpoint of its local working copy, the changelog offset or
+// the input offsets it covers, and the epoch of the owner that wrote it. It is kept, as JSON, in
 // the instance's "manifest" object, which every owner replaces only by
 // compare-and-swap on the version it last read or wrote.
 type Manifest struct {
@@ -42,10 +43,27 @@ type Manifest struct {
 	// Offset is the changelog offset the files cover (store.OffsetKeeper),
 	// -1 for none.
 	Offset int64 `json:"offset"`
+	// Inputs are the task's input offsets the files cover
+	// (store.InputOffsetKeeper, stores without changelog), nil for none.
+	Inputs store.InputOffsets `json:"inputs"`
 	// Files are the checkpoint's files, by relative path (slash-separated).
 	Files []File `json:"files"`
 	// Written is when the owner wrote this manifest.
 	Written time.Time `json:"written"`
+	// Kept are earlier snapshots with input offsets, newest first, that
+	// store.InputRewinder can return to (WithKeptSnapshots). They live in
+	// the manifest, so that they change in the same compare-and-swap as the
+	// current snapshot, and the garbage collector keeps their files.
+	Kept []Kept `json:"kept,omitempty"`
+}
+
+// Kept is an earlier snapshot a manifest keeps: its sequence number, its
+// input offsets and its files.
+type Kept struct {
+	Seq     int64              `json:"seq"`
+	Inputs  store.InputOffsets `json:"inputs"`
+	Files   []File             `json:"files"`
+	Written time.Time          `json:"written"`
 }
 
 // File is one file of a checkpoint: its path relative to the checkpoint
@@ -56,6 +74,25 @@ type File struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
 	Epoch  int64  `json:"epoch"`
+}
+
+// allFiles yields the files of the current snapshot and of the kept ones
+// (repeating those they share).
+func (m *Manifest) allFiles() iter.Seq[File] {
+	return func(yield func(File) bool) {
+		for _, f := range m.Files {
+			if !yield(f) {
+				return
+			}
+		}
+		for _, k := range m.Kept {
+			for _, f := range k.Files {
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // layout names the objects of one store instance in the bucket:
@@ -101,7 +138,29 @@ func readManifest(ctx context.Context, b bucket.Bucket, name string) (*Manifest,
 	if m.Format != manifestFormat {
 		return nil, "", fmt.Errorf("manifest %s has format %d; this version of kstreams reads format %d", name, m.Format, manifestFormat)
 	}
+	if err := m.validate(); err != nil {
+		return nil, "", fmt.Errorf("manifest %s: %w", name, err)
+	}
 	return &m, info.Version, nil
+}
+
+// validate refuses input offsets that could not have been written (an
+// empty topic, a negative offset).
+func (m *Manifest) validate() error {
+	if m.Inputs != nil {
+		if _, err := m.Inputs.AppendBinary(nil); err != nil {
+			return fmt.Errorf("input offsets: %w", err)
+		}
+	}
+	for _, k := range m.Kept {
+		if k.Inputs == nil {
+			return fmt.Errorf("kept snapshot seq %d has no input offsets", k.Seq)
+		}
+		if _, err := k.Inputs.AppendBinary(nil); err != nil {
+			return fmt.Errorf("kept snapshot seq %d: input offsets: %w", k.Seq, err)
+		}
+	}
+	return nil
 }
 
 // writeManifest writes m with cond and returns its new version.

@@ -52,8 +52,10 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +84,7 @@ type Local struct {
 type Option func(*config)
 
 type config struct {
+	kept        int
 	prefix      string
 	concurrency int
 	timeout     time.Duration
@@ -137,6 +140,11 @@ func WithSnapshotInterval(d time.Duration) Option {
 	return func(c *config) { c.interval = max(d, 0) }
 }
 
+// WithKeptSnapshots sets how many earlier snapshots with input offsets
+// (FlushInputs) a manifest keeps besides the current one, for RewindInputs
+// (default 3). Their files stay in the bucket while they are kept.
+func WithKeptSnapshots(n int) Option { return func(c *config) { c.kept = max(n, 0) } }
+
 // WithoutConditionalCheck skips the check, made once per Supplier before
 // its first open, that the bucket refuses the writes its conditions
 // forbid (bucket.CheckConditional). Fencing relies on them.
@@ -151,7 +159,7 @@ func WithoutConditionalCheck() Option { return func(c *config) { c.check = false
 // snapshot (so a restart on the same disk downloads nothing) and the working
 // copy. Without a Dir, a temporary directory is used and removed on Close.
 func Supplier(b bucket.Bucket, local Local, opts ...Option) store.Supplier {
-	cfg := config{concurrency: 4, timeout: 10 * time.Minute, gcEvery: 10 * time.Minute, check: true, now: time.Now}
+	cfg := config{kept: 3, concurrency: 4, timeout: 10 * time.Minute, gcEvery: 10 * time.Minute, check: true, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -197,10 +205,12 @@ var (
 // snapshots are kept in a bucket. It implements store.OffsetKeeper. It is
 // safe for concurrent use; FlushAt and Flush are serialized.
 type Backend struct {
-	local  store.Backend
+	local  store.Backend // replaced only by RewindInputs
 	cp     store.Checkpointer
 	b      bucket.Bucket
 	cfg    config
+	sup    *supplier
+	bc     store.BackendContext
 	l      layout
 	name   string // "<store> (task <task>)", for messages
 	log    *slog.Logger
@@ -211,8 +221,10 @@ type Backend struct {
 	writes atomic.Int64
 	fenced atomic.Bool
 
-	mu           sync.Mutex // serializes flushes and Close
+	mu           sync.Mutex // serializes flushes, rewinds and Close
 	closed       bool
+	storeDir     string              // the working copy's directory
+	rewinds      int                 // numbers the working copies of rewinds
 	manifest     *Manifest           // the last one this owner read or wrote
 	version      string              // its version
 	flushedAt    int64               // writes counted when the manifest's checkpoint was taken
@@ -231,8 +243,10 @@ type fileMemo struct {
 }
 
 var (
-	_ store.Backend      = (*Backend)(nil)
-	_ store.OffsetKeeper = (*Backend)(nil)
+	_ store.Backend           = (*Backend)(nil)
+	_ store.OffsetKeeper      = (*Backend)(nil)
+	_ store.InputOffsetKeeper = (*Backend)(nil)
+	_ store.InputRewinder     = (*Backend)(nil)
 )
 
 func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
@@ -281,48 +295,66 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 		}
 	}()
 	storeDir := filepath.Join(work, "store")
-	if err := os.MkdirAll(storeDir, 0o755); err != nil {
-		return nil, errorf("%w", err)
-	}
-	if len(m.Files) > 0 {
-		start := time.Now()
-		fetched, err := s.download(ctx, l, m, filepath.Join(root, "cache"))
-		if err != nil {
-			return nil, errorf("downloading snapshot (manifest seq %d): %w", m.Seq, err)
-		}
-		restoreDir := filepath.Join(work, "restore")
-		if err := assemble(m, filepath.Join(root, "cache"), restoreDir); err != nil {
-			return nil, errorf("assembling snapshot (manifest seq %d): %w", m.Seq, err)
-		}
-		if err := s.local.Restore(restoreDir, storeDir); err != nil {
-			return nil, errorf("restoring snapshot (manifest seq %d): %w", m.Seq, err)
-		}
-		if err := os.RemoveAll(restoreDir); err != nil {
-			return nil, errorf("%w", err)
-		}
-		log.Info("restored snapshot", "files", len(m.Files), "downloaded", fetched, "offset", m.Offset, "took", time.Since(start))
-	}
-	lbc := bc
-	lbc.Dir = storeDir
-	lb, err := s.local.Open(lbc)
+	lb, cp, err := s.materialize(ctx, l, bc, m.Files, root, work, storeDir, "restore", log)
 	if err != nil {
-		return nil, errorf("opening the working copy: %w", err)
-	}
-	cp, ok := lb.(store.Checkpointer)
-	if !ok {
-		lb.Close()
-		return nil, errorf("the local backend %T does not implement store.Checkpointer", lb)
+		return nil, errorf("%w (manifest seq %d)", err, m.Seq)
 	}
 	uploaded := map[string]int64{}
 	for _, f := range m.Files {
 		uploaded[f.SHA256] = f.Epoch
 	}
+	for _, k := range m.Kept {
+		for _, f := range k.Files {
+			uploaded[f.SHA256] = f.Epoch
+		}
+	}
 	return &Backend{
 		local: lb, cp: cp, b: s.b, cfg: s.cfg, l: l, name: name, log: log,
+		sup: s, bc: bc, storeDir: storeDir,
 		epoch: m.Epoch, root: root, work: work, temp: temp,
 		manifest: m, version: version, uploaded: uploaded, memo: map[string]fileMemo{},
 		lastGC: time.Time{},
 	}, nil
+}
+
+// materialize makes storeDir hold the snapshot of files (downloading those
+// the cache under root lacks, through work/<restore>) and opens the working
+// copy there.
+func (s *supplier) materialize(ctx context.Context, l layout, bc store.BackendContext, files []File, root, work, storeDir, restore string, log *slog.Logger) (store.Backend, store.Checkpointer, error) {
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if len(files) > 0 {
+		start := time.Now()
+		cache := filepath.Join(root, "cache")
+		fetched, err := s.download(ctx, l, files, cache)
+		if err != nil {
+			return nil, nil, fmt.Errorf("downloading snapshot: %w", err)
+		}
+		restoreDir := filepath.Join(work, restore)
+		if err := assemble(files, cache, restoreDir); err != nil {
+			return nil, nil, fmt.Errorf("assembling snapshot: %w", err)
+		}
+		if err := s.local.Restore(restoreDir, storeDir); err != nil {
+			return nil, nil, fmt.Errorf("restoring snapshot: %w", err)
+		}
+		if err := os.RemoveAll(restoreDir); err != nil {
+			return nil, nil, err
+		}
+		log.Info("restored snapshot", "files", len(files), "downloaded", fetched, "took", time.Since(start))
+	}
+	lbc := bc
+	lbc.Dir = storeDir
+	lb, err := s.local.Open(lbc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the working copy: %w", err)
+	}
+	cp, ok := lb.(store.Checkpointer)
+	if !ok {
+		lb.Close()
+		return nil, nil, fmt.Errorf("the local backend %T does not implement store.Checkpointer", lb)
+	}
+	return lb, cp, nil
 }
 
 // claim raises the owner epoch in the instance's manifest (creating it if
@@ -389,15 +421,15 @@ func releaseWork(work string) {
 	os.RemoveAll(work)
 }
 
-// download fetches the manifest's files missing from cache, checking their
-// SHA-256, and returns how many it fetched.
-func (s *supplier) download(ctx context.Context, l layout, m *Manifest, cache string) (int, error) {
+// download fetches the files missing from cache, checking their SHA-256,
+// and returns how many it fetched.
+func (s *supplier) download(ctx context.Context, l layout, files []File, cache string) (int, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return 0, err
 	}
 	var need []File
 	seen := map[string]bool{}
-	for _, f := range m.Files {
+	for _, f := range files {
 		if seen[f.SHA256] {
 			continue
 		}
@@ -445,10 +477,10 @@ func fetch(ctx context.Context, b bucket.Bucket, object string, f File, cache st
 	return os.Rename(tmp.Name(), filepath.Join(cache, f.SHA256))
 }
 
-// assemble lays the manifest's files out in dir under their names, as hard
-// links to the cache (copies where links fail).
-func assemble(m *Manifest, cache, dir string) error {
-	for _, f := range m.Files {
+// assemble lays files out in dir under their names, as hard links to the
+// cache (copies where links fail).
+func assemble(files []File, cache, dir string) error {
+	for _, f := range files {
 		if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
 			return fmt.Errorf("manifest names a file outside the checkpoint: %q", f.Name)
 		}
@@ -580,13 +612,18 @@ func (s *Backend) Write(b *store.Batch) error {
 
 // Flush implements store.Backend: it uploads a snapshot keeping the stored
 // offset (for stores without changelog, the snapshot is their only copy).
+// Once FlushInputs stored input offsets, Flush uploads nothing: a snapshot
+// holding writes beyond those offsets would put the state ahead of them.
 func (s *Backend) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return store.ErrClosed
 	}
-	return s.snapshot(s.manifest.Offset, false)
+	if s.manifest.Inputs != nil {
+		return s.writable()
+	}
+	return s.snapshot(s.manifest.Offset, nil, false)
 }
 
 // StoredOffset implements store.OffsetKeeper: the offset of the last
@@ -603,7 +640,8 @@ func (s *Backend) StoredOffset() (int64, bool, error) {
 // FlushAt implements store.OffsetKeeper: it uploads a snapshot whose
 // manifest records offset. FlushAt(-1) only rewrites the manifest without
 // offset (the runtime then restores the store from scratch). An error
-// wrapping store.ErrFenced means a newer owner opened the instance.
+// wrapping store.ErrFenced means a newer owner opened the instance. The
+// manifest then records no input offsets (the changelog is in charge).
 func (s *Backend) FlushAt(offset int64) error {
 	if offset < -1 {
 		return s.errorf("FlushAt(%d): invalid offset", offset)
@@ -618,27 +656,145 @@ func (s *Backend) FlushAt(offset int64) error {
 		// it from the stored offset.
 		return s.writable()
 	}
-	return s.snapshot(offset, offset == -1)
+	return s.snapshot(offset, nil, offset == -1)
 }
 
-// snapshot uploads a checkpoint and writes the manifest recording offset;
-// with keepFiles, only the manifest is rewritten. Called with mu held.
-func (s *Backend) snapshot(offset int64, keepFiles bool) error {
+// StoredInputs implements store.InputOffsetKeeper: the input offsets of the
+// last manifest this owner read or wrote, nil if it has none.
+func (s *Backend) StoredInputs() (store.InputOffsets, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	return maps.Clone(s.manifest.Inputs), nil
+}
+
+// FlushInputs implements store.InputOffsetKeeper (stores without
+// changelog): it uploads a snapshot of every write that returned before the
+// call and writes the manifest recording offsets, by compare-and-swap: the
+// manifest holds both or neither. It always uploads (WithSnapshotInterval
+// does not apply: the runtime commits offsets only once they are in the
+// bucket). The previous snapshot with input offsets becomes a kept one
+// (WithKeptSnapshots). An error wrapping store.ErrFenced means a newer
+// owner opened the instance.
+func (s *Backend) FlushInputs(offsets store.InputOffsets) error {
+	if offsets == nil {
+		offsets = store.InputOffsets{}
+	}
+	if _, err := offsets.AppendBinary(nil); err != nil {
+		return s.errorf("FlushInputs(%v): %w", offsets, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return s.snapshot(-1, maps.Clone(offsets), false)
+}
+
+// RewindInputs implements store.InputRewinder: it makes the newest
+// snapshot whose input offsets equal to (the current one, or a kept one)
+// the current snapshot, and replaces the working copy with it: writes since
+// that snapshot are dropped. ok is false, and nothing changes, if no
+// snapshot has exactly those offsets. The manifest is replaced by
+// compare-and-swap, so a fenced owner cannot rewind. It must not run
+// concurrently with reads or writes of the store (the runtime calls it when
+// the task opens, before processing).
+func (s *Backend) RewindInputs(to store.InputOffsets) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, store.ErrClosed
+	}
+	if err := s.writable(); err != nil {
+		return false, err
+	}
+	m := s.manifest
+	writes := s.writes.Load()
+	var target Kept
+	var older []Kept
+	switch i := slices.IndexFunc(m.Kept, func(k Kept) bool { return k.Inputs.Equal(to) }); {
+	case m.Inputs != nil && m.Inputs.Equal(to):
+		if writes == s.flushedAt {
+			return true, nil // already there
+		}
+		target, older = Kept{Seq: m.Seq, Inputs: m.Inputs, Files: m.Files}, m.Kept
+	case i >= 0:
+		target, older = m.Kept[i], m.Kept[i+1:]
+	default:
+		return false, nil
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	s.rewinds++
+	storeDir := filepath.Join(s.work, "store-"+strconv.Itoa(s.rewinds))
+	lb, cp, err := s.sup.materialize(ctx, s.l, s.bc, target.Files, s.root, s.work, storeDir, "rewind-"+strconv.Itoa(s.rewinds), s.log)
+	if err != nil {
+		os.RemoveAll(storeDir)
+		return false, s.errorf("rewinding to input offsets %v (snapshot seq %d): %w", to, target.Seq, err)
+	}
+	next := *m
+	next.Seq++
+	next.Offset = -1
+	next.Inputs = maps.Clone(target.Inputs)
+	next.Files = target.Files
+	next.Kept = slices.Clone(older)
+	next.Written = s.cfg.now().UTC()
+	if err := s.writeManifest(ctx, &next); err != nil {
+		lb.Close()
+		os.RemoveAll(storeDir)
+		return false, err
+	}
+	old, oldDir := s.local, s.storeDir
+	s.local, s.cp, s.storeDir = lb, cp, storeDir
+	s.flushedAt = writes
+	s.memo = map[string]fileMemo{}
+	for _, f := range target.Files {
+		s.uploaded[f.SHA256] = f.Epoch
+	}
+	s.pruneCache()
+	s.log.Info("rewound to an earlier snapshot", "inputs", to.String(), "snapshot_seq", target.Seq, "seq", next.Seq)
+	if err := old.Close(); err != nil {
+		s.log.Warn("closing the working copy replaced by a rewind", "error", err)
+	}
+	os.RemoveAll(oldDir)
+	return true, nil
+}
+
+// snapshot uploads a checkpoint and writes the manifest recording offset
+// and inputs; with keepFiles, only the manifest is rewritten. Called with
+// mu held.
+func (s *Backend) snapshot(offset int64, inputs store.InputOffsets, keepFiles bool) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
 	writes := s.writes.Load()
-	if writes == s.flushedAt && offset == s.manifest.Offset {
+	unchanged := writes == s.flushedAt // the manifest's files hold every write
+	if unchanged && offset == s.manifest.Offset && (inputs == nil) == (s.manifest.Inputs == nil) && inputs.Equal(s.manifest.Inputs) {
 		return nil // nothing changed since the last manifest
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
 	next := *s.manifest
 	next.Offset = offset
+	next.Inputs = inputs
 	next.Seq++
+	next.Kept = nil
+	if inputs != nil && s.cfg.kept > 0 {
+		// Kept snapshots are for rewinding input offsets; a changelog
+		// store has no use for them.
+		next.Kept = s.manifest.Kept
+		if s.manifest.Inputs != nil {
+			cur := Kept{Seq: s.manifest.Seq, Inputs: s.manifest.Inputs, Files: s.manifest.Files, Written: s.manifest.Written}
+			next.Kept = append([]Kept{cur}, next.Kept...)
+		}
+		next.Kept = slices.Clone(next.Kept[:min(len(next.Kept), s.cfg.kept)])
+	}
 	var uploadedBytes int64
 	var uploadedFiles int
-	if !keepFiles {
+	if !keepFiles && !unchanged {
 		files, n, bytes, err := s.checkpointAndUpload(ctx)
 		if err != nil {
 			return err
@@ -654,7 +810,7 @@ func (s *Backend) snapshot(offset int64, keepFiles bool) error {
 		s.flushedAt = writes
 		s.lastSnapshot = s.cfg.now()
 	}
-	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
+	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "inputs", inputs, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
 	s.pruneCache()
 	if s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {
 		if err := s.collectGarbage(ctx); err != nil {
@@ -838,7 +994,7 @@ func (s *Backend) pruneCache() {
 func (s *Backend) collectGarbage(ctx context.Context) error {
 	s.lastGC = s.cfg.now()
 	keep := map[string]bool{}
-	for _, f := range s.manifest.Files {
+	for f := range s.manifest.allFiles() {
 		keep[s.l.file(f)] = true
 	}
 	var garbage []string
@@ -860,7 +1016,7 @@ func (s *Backend) collectGarbage(ctx context.Context) error {
 	if cur.Epoch != s.epoch {
 		return errFencedBy(s.epoch, cur.Epoch)
 	}
-	for _, f := range cur.Files {
+	for f := range cur.allFiles() {
 		keep[s.l.file(f)] = true
 	}
 	byObject := map[string]string{} // object → SHA-256, for the objects this owner may reference
