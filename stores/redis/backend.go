@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/redis/go-redis/v9"
@@ -56,14 +57,23 @@ type Backend struct {
 	preloaded bool   // a preload was tried
 	entries   int64  // in Redis when opened
 	offset    int64  // the stored changelog offset, -1 if none
-	fencedErr error  // set once a flush was refused
-	closed    bool
+	inputs    []byte // the stored input offsets, encoded; nil if none
+	// metaUnknown: a flush failed, maybe applied: offset and inputs may
+	// not be what Redis holds, and the next flush writes them anyway.
+	metaUnknown bool
+	fencedErr   error // set once a flush was refused
+	closed      bool
+
+	stats backendStats
 }
 
 var (
 	_ store.Backend      = (*Backend)(nil)
 	_ store.OffsetKeeper = (*Backend)(nil)
 	_ store.BatchGetter  = (*Backend)(nil)
+
+	_ store.InputOffsetKeeper = (*Backend)(nil)
+	_ store.StatsReporter     = (*Backend)(nil)
 )
 
 // Open opens the store instance named by bctx (App, Store, Partition) and
@@ -97,12 +107,14 @@ func Open(client redis.UniversalClient, bctx store.BackendContext, opts ...Optio
 		cache:  newReadCache(o.readCacheBytes),
 		offset: -1,
 	}
+	start := time.Now()
 	res, err := claimScript.Run(ctx, client, []string{b.keys.meta, b.keys.index}, hex.EncodeToString(token[:]), layoutVersion).Slice()
+	b.stats.open.Add(2*len(token)+len(layoutVersion), replyBytes(res), time.Since(start), err)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("redis store %s: claiming ownership of %s: %w", name, b.keys.meta, err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		cancel()
 		return nil, fmt.Errorf("redis store %s: claiming ownership: unexpected reply %v", name, res)
 	}
@@ -119,6 +131,13 @@ func Open(client redis.UniversalClient, bctx store.BackendContext, opts ...Optio
 		}
 	}
 	b.entries, _ = res[2].(int64)
+	if s, ok := res[3].(string); ok {
+		if _, err := store.ParseInputOffsets([]byte(s)); err != nil {
+			cancel()
+			return nil, fmt.Errorf("redis store %s: field inputs of %s: %w", name, b.keys.meta, err)
+		}
+		b.inputs = []byte(s)
+	}
 	b.complete = b.entries == 0 && o.readCacheBytes > 0
 	if bctx.Logger != nil {
 		bctx.Logger.Debug("redis store opened", "store", bctx.Store, "task", bctx.Task, "owner_epoch", b.epoch, "stored_offset", b.offset)
@@ -186,7 +205,9 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 		b.mu.Unlock()
 	}
 
+	start := time.Now()
 	s, err := b.client.HGet(b.ctx, b.keys.data, string(key)).Result()
+	b.stats.get.Add(len(key), len(s), time.Since(start), ignoreNil(err))
 	found := true
 	if errors.Is(err, redis.Nil) {
 		found, err = false, nil
@@ -238,7 +259,12 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 	if len(missing) == 0 {
 		return values, found, nil
 	}
+	start, sent := time.Now(), 0
+	for _, f := range fields {
+		sent += len(f)
+	}
 	res, err := b.client.HMGet(b.ctx, b.keys.data, fields...).Result()
+	b.stats.getMany.Add(sent, replyBytes(res), time.Since(start), err)
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis store %s: reading %d keys: %w", b.name, len(fields), b.ctxErr(err))
 	}
@@ -265,7 +291,9 @@ func (b *Backend) preload(gen uint64) error {
 	size := 0
 	min := "-"
 	for {
+		start := time.Now()
 		res, err := rangeScript.Run(b.ctx, b.client, []string{b.keys.data, b.keys.index}, min, "+", maxRangePageSize).Slice()
+		b.stats.preload.Add(len(min), replyBytes(res), time.Since(start), err)
 		if err != nil {
 			return fmt.Errorf("redis store %s: preloading: %w", b.name, b.ctxErr(err))
 		}
@@ -364,7 +392,7 @@ func (b *Backend) write(fn func(*layer)) error {
 			return nil
 		}
 		b.mu.Unlock()
-		if err := b.flush(offsetKept, true); err != nil {
+		if err := b.flush(flushArgs{offset: offsetKept}, true); err != nil {
 			return err
 		}
 	}
@@ -375,21 +403,21 @@ func (b *Backend) write(fn func(*layer)) error {
 const offsetKept = -2
 
 // Flush writes the buffered writes to Redis in one atomic script. The data
-// is then newer than the stored changelog offset, if any: the same script
-// drops it (FlushAt stores one). It fails with store.ErrFenced if a newer
+// is then newer than the stored changelog offset and input offsets, if any:
+// the same script drops them (FlushAt and FlushInputs store them). It fails with store.ErrFenced if a newer
 // owner opened the store instance; with nothing buffered it does nothing.
-func (b *Backend) Flush() error { return b.flush(offsetKept, false) }
+func (b *Backend) Flush() error { return b.flush(flushArgs{offset: offsetKept}, false) }
 
 // FlushAt writes the buffered writes and offset to Redis in one atomic
 // script (one round trip, two the first time a connection's server lacks the
-// script). It fails with store.ErrFenced if a newer owner opened the store
-// instance. With no buffered writes and offset already stored it does
-// nothing.
+// script), and drops the stored input offsets, if any. It fails with
+// store.ErrFenced if a newer owner opened the store instance. With no
+// buffered writes and offset already stored it does nothing.
 func (b *Backend) FlushAt(offset int64) error {
 	if offset < -1 {
 		return fmt.Errorf("redis store %s: FlushAt(%d): offsets are -1 or more", b.name, offset)
 	}
-	return b.flush(offset, false)
+	return b.flush(flushArgs{offset: offset}, false)
 }
 
 // StoredOffset returns the changelog offset stored with the data, as read
@@ -403,15 +431,58 @@ func (b *Backend) StoredOffset() (int64, bool, error) {
 	return b.offset, b.offset >= 0, nil
 }
 
-// flush writes the buffered writes and offset (-1: none) in one script.
-// Without an offset of its own (offsetKept) a flush that writes drops the
-// stored offset: an offset is only ever stored with the data it matches. An
-// early flush (the buffer is full, between two commits) for example writes
-// data of records not committed yet, which a crash or an aborted
-// transaction would leave the changelog without; with no offset stored, a
-// new owner restores the instance from the whole changelog rather than
-// replay its tail over those writes.
-func (b *Backend) flush(offset int64, early bool) error {
+// FlushInputs implements store.InputOffsetKeeper: it writes the buffered
+// writes and the input offsets to Redis in one atomic script, the flush
+// script FlushAt uses (one round trip), and drops the stored changelog
+// offset, if any. A Redis that stops or fails over holds both or neither
+// (see the package documentation for what it keeps). It fails with
+// store.ErrFenced if a newer owner opened the store instance. With no
+// buffered writes and the same offsets already stored it does nothing.
+func (b *Backend) FlushInputs(offsets store.InputOffsets) error {
+	enc, err := offsets.AppendBinary(nil)
+	if err != nil {
+		return fmt.Errorf("redis store %s: FlushInputs: %w", b.name, err)
+	}
+	return b.flush(flushArgs{offset: -1, inputs: enc}, false)
+}
+
+// StoredInputs implements store.InputOffsetKeeper: the input offsets
+// stored with the data, as read when the instance was opened or stored by
+// its FlushInputs since; nil if none.
+func (b *Backend) StoredInputs() (store.InputOffsets, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, store.ErrClosed
+	}
+	if b.inputs == nil {
+		return nil, nil
+	}
+	o, err := store.ParseInputOffsets(b.inputs)
+	if err != nil {
+		return nil, fmt.Errorf("redis store %s: stored input offsets: %w", b.name, err)
+	}
+	return o, nil
+}
+
+// flushArgs says what a flush stores in the meta hash with the buffered
+// writes.
+type flushArgs struct {
+	offset int64  // the changelog offset, -1 for none; offsetKept for Flush
+	inputs []byte // encoded input offsets, for FlushInputs; else nil
+}
+
+// flush writes the buffered writes and the offsets of a in one script. An
+// offset is only ever stored with the data it matches, so the flush that
+// writes data stores one kind of offset and drops the other: FlushInputs
+// stores the input offsets and drops the changelog offset, FlushAt the
+// reverse, and a flush without offsets of its own (Flush, an early flush)
+// drops both. An early flush (the buffer is full, between two commits) for
+// example writes data of records not committed yet, which a crash or an
+// aborted transaction would leave the changelog without; with no offset
+// stored, a new owner restores the instance from the whole changelog rather
+// than replay its tail over those writes.
+func (b *Backend) flush(a flushArgs, early bool) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
@@ -424,17 +495,24 @@ func (b *Backend) flush(offset int64, early bool) error {
 		return nil
 	}
 	l := b.cur
-	if l.isEmpty() && (offset == offsetKept || offset == b.offset) {
+	// What the meta hash holds once the flush is applied.
+	offset, inputs := b.offset, b.inputs
+	switch {
+	case a.inputs != nil:
+		offset, inputs = -1, a.inputs
+	case a.offset != offsetKept:
+		offset, inputs = a.offset, nil
+	case !l.isEmpty():
+		offset, inputs = -1, nil
+	}
+	if l.isEmpty() && !b.metaUnknown && offset == b.offset && bytes.Equal(inputs, b.inputs) {
 		b.mu.Unlock()
 		return nil
-	}
-	if offset == offsetKept && !l.isEmpty() {
-		offset = -1
 	}
 	b.cur, b.flushing = newLayer(), l
 	b.mu.Unlock()
 
-	err := b.runFlush(l, offset)
+	err := b.runFlush(l, offset, inputs)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -446,17 +524,17 @@ func (b *Backend) flush(offset int64, early bool) error {
 			return b.fencedErr
 		}
 		// Not applied, or applied with the reply lost: the next flush
-		// applies the writes again, which leaves the same state.
+		// applies the writes again, which leaves the same state, and
+		// writes the offsets whatever b believes Redis holds.
 		b.cur.under(l)
+		b.metaUnknown = true
 		if b.closed {
 			return store.ErrClosed
 		}
 		return fmt.Errorf("redis store %s: flush of %d writes: %w", b.name, l.size(), b.ctxErr(err))
 	}
 	b.gen++
-	if offset != offsetKept {
-		b.offset = offset
-	}
+	b.offset, b.inputs, b.metaUnknown = offset, inputs, false
 	for _, r := range l.ranges {
 		b.cache.removeRange(r)
 		if r.lo == nil && r.hi == nil && b.opts.readCacheBytes > 0 {
@@ -472,8 +550,9 @@ func (b *Backend) flush(offset int64, early bool) error {
 	return nil
 }
 
-// runFlush sends l's writes and the offset in one flush script.
-func (b *Backend) runFlush(l *layer, offset int64) error {
+// runFlush sends l's writes and the offsets (-1, nil: none) in one flush
+// script.
+func (b *Backend) runFlush(l *layer, offset int64, inputs []byte) error {
 	var sets, dels int
 	l.entries.Ascend(func(p *pending) bool {
 		if p.deleted {
@@ -483,31 +562,39 @@ func (b *Backend) runFlush(l *layer, offset int64) error {
 		}
 		return true
 	})
-	off := ""
-	switch {
-	case offset == -1:
-		off = "-"
-	case offset >= 0:
+	off, in := "-", "-"
+	if offset >= 0 {
 		off = strconv.FormatInt(offset, 10)
 	}
-	args := make([]any, 0, 5+2*len(l.ranges)+2*sets+dels)
-	args = append(args, b.owner, off, len(l.ranges), sets, dels)
+	if inputs != nil {
+		in = string(inputs)
+	}
+	args := make([]any, 0, 6+2*len(l.ranges)+2*sets+dels)
+	args = append(args, b.owner, off, in, len(l.ranges), sets, dels)
+	sent := len(b.owner) + len(off) + len(in)
 	for _, r := range l.ranges {
-		args = append(args, lexMin(r.lo, false), lexMax(r.hi))
+		lo, hi := lexMin(r.lo, false), lexMax(r.hi)
+		args = append(args, lo, hi)
+		sent += len(lo) + len(hi)
 	}
 	l.entries.Ascend(func(p *pending) bool {
 		if !p.deleted {
 			args = append(args, p.key, p.value)
+			sent += len(p.key) + len(p.value)
 		}
 		return true
 	})
 	l.entries.Ascend(func(p *pending) bool {
 		if p.deleted {
 			args = append(args, p.key)
+			sent += len(p.key)
 		}
 		return true
 	})
-	return flushScript.Run(b.ctx, b.client, []string{b.keys.meta, b.keys.data, b.keys.index}, args...).Err()
+	start := time.Now()
+	err := flushScript.Run(b.ctx, b.client, []string{b.keys.meta, b.keys.data, b.keys.index}, args...).Err()
+	b.stats.flush.Add(sent, 0, time.Since(start), err)
+	return err
 }
 
 // Range yields the entries in [lo, hi): the unflushed writes merged with
@@ -556,7 +643,9 @@ func (b *Backend) rangePage(from []byte, inclusive bool, hi []byte) (page []stor
 	}
 	b.mu.Unlock()
 
+	start := time.Now()
 	res, err := rangeScript.Run(b.ctx, b.client, []string{b.keys.data, b.keys.index}, lexMin(from, !inclusive), lexMax(hi), n).Slice()
+	b.stats.rangePage.Add(len(from)+len(hi), replyBytes(res), time.Since(start), err)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("redis store %s: range: %w", b.name, b.ctxErr(err))
 	}

@@ -14,7 +14,8 @@ import (
 // claimScript makes the caller the owner of a store instance: it raises the
 // instance's owner epoch and records the new owner (epoch and a random token
 // of the opening process), and returns the owner and the stored changelog
-// offset (nil if none) and the number of entries.
+// offset (nil if none), the number of entries and the stored input offsets
+// (nil if none).
 //
 // KEYS[1] the meta hash, KEYS[2] the index. ARGV[1] the token, ARGV[2] the layout version.
 var claimScript = redis.NewScript(`
@@ -29,18 +30,23 @@ end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 local owner = epoch .. '/' .. ARGV[1]
 redis.call('HSET', KEYS[1], 'owner', owner, 'layout', ARGV[2])
-return {owner, redis.call('HGET', KEYS[1], 'offset'), redis.call('ZCARD', KEYS[2])}
+return {owner, redis.call('HGET', KEYS[1], 'offset'), redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[1], 'inputs')}
 `)
 
-// flushScript applies a layer's writes and the changelog offset if the
-// caller still owns the store instance, else fails with KSFENCED. Every
-// check comes before the first write, so a failing script changes nothing.
+// flushScript applies a layer's writes, the changelog offset and the input
+// offsets if the caller still owns the store instance, else fails with
+// KSFENCED. Every check comes before the first write, so a failing script
+// changes nothing; and no other command runs while it does, so no reader,
+// and no Redis that stops mid-way (its AOF or RDB holds whole commands),
+// ever sees data without the offsets written with it.
 //
 // KEYS[1] meta hash, KEYS[2] data hash, KEYS[3] index sorted set.
-// ARGV[1] owner; ARGV[2] offset: ” keeps it, '-' deletes it, else the
-// offset; ARGV[3..5] the numbers of range deletions, sets and deletions;
-// then each range deletion's ZRANGEBYLEX bounds, each set's key and value,
-// and each deleted key.
+// ARGV[1] owner; ARGV[2] the changelog offset and ARGV[3] the encoded input
+// offsets: an empty string keeps the field, '-' deletes it, else the value (an encoding
+// of input offsets starts with its version byte, 0x01, never '-');
+// ARGV[4..6] the numbers of range deletions, sets and deletions; then each
+// range deletion's ZRANGEBYLEX bounds, each set's key and value, and each
+// deleted key.
 var flushScript = redis.NewScript(`
 local meta, data, index = KEYS[1], KEYS[2], KEYS[3]
 local owner = redis.call('HGET', meta, 'owner')
@@ -55,9 +61,9 @@ for _, k in ipairs({data, index}) do
     return redis.error_reply('KSLAYOUT ' .. k .. ' holds a ' .. t .. ', not a ' .. want)
   end
 end
-local nranges, nsets, ndels = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local nranges, nsets, ndels = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local chunk = 500
-local i = 6
+local i = 7
 for _ = 1, nranges do
   local min, max = ARGV[i], ARGV[i + 1]
   i = i + 2
@@ -94,10 +100,12 @@ while i <= last do
   redis.call('ZREM', index, unpack(ARGV, i, j))
   i = j + 1
 end
-if ARGV[2] == '-' then
-  redis.call('HDEL', meta, 'offset')
-elseif ARGV[2] ~= '' then
-  redis.call('HSET', meta, 'offset', ARGV[2])
+for a, field in pairs({[2] = 'offset', [3] = 'inputs'}) do
+  if ARGV[a] == '-' then
+    redis.call('HDEL', meta, field)
+  elseif ARGV[a] ~= '' then
+    redis.call('HSET', meta, field, ARGV[a])
+  end
 end
 return 'OK'
 `)
