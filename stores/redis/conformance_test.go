@@ -86,3 +86,23 @@ func TestDurableTwoClients(t *testing.T) {
 		return b
 	})
 }
+
+func TestInputs(t *testing.T) {
+	addr := startRedis(t)
+	c1, _ := newClient(t, addr)
+	c2, _ := newClient(t, addr)
+	app := uniqueContext("").App
+	n := 0
+	storetest.RunInputs(t, func(t *testing.T, ctx store.BackendContext) store.Backend {
+		ctx.App = app
+		c := c1
+		if n++; n%2 == 0 {
+			c = c2
+		}
+		b, err := Open(c, ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
