@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cloud.google.com/go/bigtable"
 
@@ -56,15 +57,21 @@ type Backend struct {
 
 	mu        sync.RWMutex
 	epoch     int64
-	layers    []*layer         // unflushed writes, newest first; never empty
-	view      readView         // which cells are committed
-	seq       uint64           // the last flush version's sequence number
-	markedLow uint64           // lowest version marked pending since the last commit
-	offset    int64            // -1: none
-	obsolete  map[string]int64 // row → end of its cells made obsolete by a commit; flushMu
-	cacheGen  uint64           // written with mu and cache.mu held
-	closed    bool
-	fenced    error
+	layers    []*layer // unflushed writes, newest first; never empty
+	view      readView // which cells are committed
+	seq       uint64   // the last flush version's sequence number
+	markedLow uint64   // lowest version marked pending since the last commit
+	offset    int64    // -1: none
+	inputs    []byte   // the encoded input offsets; nil: none
+	// metaUnknown: a flush failed, its commit maybe applied: offset and
+	// inputs may not be what the meta row holds.
+	metaUnknown bool
+	obsolete    map[string]int64 // row → end of its cells made obsolete by a commit; flushMu
+	cacheGen    uint64           // written with mu and cache.mu held
+	closed      bool
+	fenced      error
+
+	stats backendStats
 }
 
 // Obsolete cells. Each committed flush makes older cells of the rows it
@@ -100,6 +107,9 @@ var (
 	_ store.Backend      = (*Backend)(nil)
 	_ store.OffsetKeeper = (*Backend)(nil)
 	_ store.BatchGetter  = (*Backend)(nil)
+
+	_ store.InputOffsetKeeper = (*Backend)(nil)
+	_ store.StatsReporter     = (*Backend)(nil)
 )
 
 // usableLocked returns why the backend may not be used, if it may not.
@@ -186,7 +196,9 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 	rowKey := b.rowKey(key)
 	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 	defer cancel()
+	start := time.Now()
 	row, err := b.tbl.ReadRow(ctx, rowKey)
+	b.stats.get.Add(len(rowKey), rowBytes(row), time.Since(start), err)
 	if err != nil {
 		return nil, false, b.wrapCtx(fmt.Errorf("bigtable store %s: reading key %q: %w", b.name, key, err))
 	}
@@ -237,7 +249,12 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 	}
 	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 	defer cancel()
+	start, sent, received := time.Now(), 0, 0
+	for _, r := range rows {
+		sent += len(r)
+	}
 	err = b.tbl.ReadRows(ctx, rows, func(r bigtable.Row) bool {
+		received += rowBytes(r)
 		v, ok := b.resolve(view, r)
 		for _, i := range wanted[r.Key()] {
 			values[i], found[i] = v, ok
@@ -246,6 +263,7 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 		delete(wanted, r.Key())
 		return true
 	})
+	b.stats.getMany.Add(sent, received, time.Since(start), err)
 	if err != nil {
 		return nil, nil, b.wrapCtx(fmt.Errorf("bigtable store %s: reading %d keys: %w", b.name, len(rows), err))
 	}
@@ -382,7 +400,9 @@ func (b *Backend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] {
 		}
 		ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 		defer cancel()
+		began, received := time.Now(), 0
 		err := b.tbl.ReadRows(ctx, bigtable.NewRange(start, end), func(r bigtable.Row) bool {
+			received += rowBytes(r)
 			key := []byte(r.Key()[prefixLen:])
 			if !emitPoints(key) {
 				stopped = true
@@ -409,6 +429,7 @@ func (b *Backend) Range(lo, hi []byte) iter.Seq2[store.Entry, error] {
 			}
 			return true
 		})
+		b.stats.rangeRead.Add(len(start)+len(end), received, time.Since(began), err)
 		if stopped {
 			return
 		}
@@ -463,7 +484,11 @@ func (b *Backend) Close() error {
 			m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
 			rows, muts = append(rows, row), append(muts, m)
 		}
-		if err := applyBulk(ctx, b.tbl, rows, muts); err != nil && b.logger != nil {
+		sizes := make([]int, len(rows))
+		for i, r := range rows {
+			sizes[i] = len(r)
+		}
+		if err := applyBulkCounted(ctx, b.tbl, rows, muts, sizes, &b.stats.cleanup); err != nil && b.logger != nil {
 			b.logger.Warn("bigtable store: removing obsolete cells at close failed; they are removed when the rows are written again", "store", b.name, "err", err)
 		}
 		cancel()

@@ -85,3 +85,16 @@ func TestDurableSeparateClients(t *testing.T) {
 		return e.openWith(t, e.newClient(t), ctx)
 	})
 }
+
+// Owners alternate between two clients, as on different machines.
+func TestInputs(t *testing.T) {
+	e := startEmulator(t)
+	other := e.newClient(t)
+	n := 0
+	storetest.RunInputs(t, func(t *testing.T, ctx store.BackendContext) store.Backend {
+		if n++; n%2 == 0 {
+			return e.openWith(t, other, ctx)
+		}
+		return e.open(t, ctx)
+	})
+}

@@ -1,10 +1,12 @@
 package bigtable
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/bigtable"
 
@@ -12,17 +14,59 @@ import (
 )
 
 // Flush implements store.Backend: it commits the buffered writes (see
-// FlushAt), leaving the stored offset as it is.
-func (b *Backend) Flush() error { return b.flush(0, false) }
+// FlushAt), leaving the stored changelog offset as it is (the changelog's
+// records are absolute values, so replaying its tail over newer data
+// converges) and removing the stored input offsets, if any (the data no
+// longer matches them).
+func (b *Backend) Flush() error { return b.flush(flushArgs{keepOffset: true}) }
 
 // FlushAt implements store.OffsetKeeper: it commits the buffered writes and
 // offset in one flush, which readers see whole or not at all; -1 removes the
-// offset.
+// offset. It removes the stored input offsets, if any.
 func (b *Backend) FlushAt(offset int64) error {
 	if offset < -1 {
 		return fmt.Errorf("bigtable store %s: FlushAt(%d): offsets are -1 or more", b.name, offset)
 	}
-	return b.flush(offset, true)
+	return b.flush(flushArgs{offset: offset})
+}
+
+// FlushInputs implements store.InputOffsetKeeper: it commits the buffered
+// writes and the input offsets in one flush, the offsets written by the
+// commit step that publishes the writes (a CheckAndMutateRow of the meta
+// row under the owner epoch): readers, and the next owner, see both or
+// neither. It removes the stored changelog offset, if any.
+func (b *Backend) FlushInputs(offsets store.InputOffsets) error {
+	enc, err := offsets.AppendBinary(nil)
+	if err != nil {
+		return fmt.Errorf("bigtable store %s: FlushInputs: %w", b.name, err)
+	}
+	return b.flush(flushArgs{offset: -1, inputs: enc})
+}
+
+// StoredInputs implements store.InputOffsetKeeper: the input offsets
+// committed with the data, as read when the backend opened or committed by
+// its FlushInputs since; nil if none.
+func (b *Backend) StoredInputs() (store.InputOffsets, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, store.ErrClosed
+	}
+	if b.inputs == nil {
+		return nil, nil
+	}
+	o, err := store.ParseInputOffsets(b.inputs)
+	if err != nil {
+		return nil, fmt.Errorf("bigtable store %s: stored input offsets: %w", b.name, err)
+	}
+	return o, nil
+}
+
+// flushArgs says what a flush commits with the buffered writes.
+type flushArgs struct {
+	keepOffset bool   // Flush: keep the changelog offset as it is
+	offset     int64  // else the changelog offset, -1 for none
+	inputs     []byte // encoded input offsets, for FlushInputs; else nil
 }
 
 // testHook, when set by a test, runs after the named step of a flush
@@ -30,7 +74,7 @@ func (b *Backend) FlushAt(offset int64) error {
 // returns stops the flush there, as a crash would.
 var testHook func(b *Backend, step string) error
 
-func (b *Backend) flush(offset int64, setOffset bool) error {
+func (b *Backend) flush(a flushArgs) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
@@ -43,14 +87,24 @@ func (b *Backend) flush(offset int64, setOffset bool) error {
 	// offset alone leaves top in place, and writes made while it runs go
 	// to top without being part of it.
 	hasWrites := !top.empty()
-	offsetChanges := setOffset && offset != b.offset
-	if !hasWrites && !offsetChanges {
+	// What the meta row holds once the flush commits: one kind of offset
+	// at most, the one the data matches.
+	offset, inputs := b.offset, b.inputs
+	switch {
+	case a.inputs != nil:
+		offset, inputs = -1, a.inputs
+	case !a.keepOffset:
+		offset, inputs = a.offset, nil
+	case hasWrites:
+		inputs = nil
+	}
+	if !hasWrites && !b.metaUnknown && offset == b.offset && bytes.Equal(inputs, b.inputs) {
 		b.mu.Unlock()
 		return nil
 	}
 	// b.obsolete is read by this flush only: flushMu keeps other flushes
 	// and Close out, and only they change it.
-	f := flushState{top: top, hasWrites: hasWrites, offset: offset, setOffset: setOffset, obsolete: b.obsolete}
+	f := flushState{top: top, hasWrites: hasWrites, offset: offset, inputs: inputs, obsolete: b.obsolete}
 	if hasWrites {
 		if b.seq >= maxSeq {
 			b.mu.Unlock()
@@ -81,11 +135,12 @@ func (b *Backend) flush(offset int64, setOffset bool) error {
 		if errors.Is(err, store.ErrFenced) {
 			b.fenced = fmt.Errorf("bigtable store %s: %w", b.name, err)
 		}
+		// The commit may have been applied with its reply lost: the next
+		// flush writes the offsets whatever b believes the row holds.
+		b.metaUnknown = true
 		return b.wrapCtx(fmt.Errorf("bigtable store %s: flush: %w", b.name, err))
 	}
-	if setOffset {
-		b.offset = offset
-	}
+	b.offset, b.inputs, b.metaUnknown = offset, inputs, false
 	if !hasWrites {
 		return nil
 	}
@@ -131,11 +186,11 @@ func obsoleteEnd(ts int64, deleted bool) int64 {
 // flushState is one flush attempt.
 type flushState struct {
 	top       *layer
-	hasWrites bool // top holds writes; if not, the flush writes the offset alone
+	hasWrites bool // top holds writes; if not, the flush writes the offsets alone
 	version   uint64
 	markedLow uint64
-	offset    int64
-	setOffset bool
+	offset    int64            // the changelog offset to commit, -1 for none
+	inputs    []byte           // the encoded input offsets to commit, nil for none
 	obsolete  map[string]int64 // the backend's; read only
 
 	points     []pointWrite // the top layer's point writes
@@ -153,8 +208,8 @@ type flushState struct {
 //     (see obsolete), and, once more rows than a bound (100,000) wait for
 //     it, the removal of the obsolete cells of every other row;
 //  4. commit: on the meta row, if the epoch is this owner's, record the
-//     version as committed with the offset, and clear the mark
-//     (CheckAndMutateRow).
+//     version as committed with the changelog offset and the input
+//     offsets, and clear the mark (CheckAndMutateRow).
 //
 // Offset-only flushes run step 4 alone. It returns the row keys of
 // f.points, in order.
@@ -166,7 +221,7 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 	if f.hasWrites {
 		mark := bigtable.NewMutation()
 		mark.Set(b.cfg.family, colPending, 0, be64(f.markedLow))
-		if err := b.ownerMutate(ctx, "marking the flush", mark); err != nil {
+		if err := b.ownerMutate(ctx, "marking the flush", mark, &b.stats.mark, 8); err != nil {
 			return nil, err
 		}
 		if testHook != nil {
@@ -190,6 +245,7 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 		}
 		rows := make([]string, 0, n)
 		list := make([]*bigtable.Mutation, 0, n)
+		sizes := make([]int, 0, n) // payload bytes per row, for StoreStats
 		// One Mutation per row, its operations allocated together.
 		muts := make([]bigtable.Mutation, len(f.points)+len(f.rangeRows))
 		merged := 0 // rows of obsolete written again by this flush
@@ -201,7 +257,7 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 				merged++
 			}
 			m.Set(b.cfg.family, colData, ts, cell)
-			rows, list = append(rows, row), append(list, m)
+			rows, list, sizes = append(rows, row), append(list, m), append(sizes, len(row)+len(cell))
 		}
 		written = make([]string, len(f.points))
 		for i, p := range f.points {
@@ -222,11 +278,11 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 				}
 				m := bigtable.NewMutation()
 				m.DeleteTimestampRange(b.cfg.family, colData, 0, bigtable.Timestamp(end))
-				rows, list = append(rows, row), append(list, m)
+				rows, list, sizes = append(rows, row), append(list, m), append(sizes, len(row))
 			}
 		}
 		f.removedAll = removeAll
-		if err := applyBulkConcurrently(ctx, b.tbl, rows, list); err != nil {
+		if err := applyBulkConcurrently(ctx, b.tbl, rows, list, sizes, &b.stats.write); err != nil {
 			return nil, fmt.Errorf("writing %d rows: %w", len(rows), err)
 		}
 		if testHook != nil {
@@ -242,14 +298,19 @@ func (b *Backend) write(f *flushState) ([]string, error) {
 			return nil, err
 		}
 	}
-	if f.setOffset {
-		if f.offset >= 0 {
-			commit.Set(b.cfg.family, colOffset, 0, be64(uint64(f.offset)))
-		} else {
-			commit.DeleteCellsInColumn(b.cfg.family, colOffset)
-		}
+	// Both offsets are written every time, whatever the row held: one
+	// more cell in a request that is sent anyway.
+	if f.offset >= 0 {
+		commit.Set(b.cfg.family, colOffset, 0, be64(uint64(f.offset)))
+	} else {
+		commit.DeleteCellsInColumn(b.cfg.family, colOffset)
 	}
-	if err := b.ownerMutate(ctx, "committing the flush", commit); err != nil {
+	if f.inputs != nil {
+		commit.Set(b.cfg.family, colInputs, 0, f.inputs)
+	} else {
+		commit.DeleteCellsInColumn(b.cfg.family, colInputs)
+	}
+	if err := b.ownerMutate(ctx, "committing the flush", commit, &b.stats.commit, 16+len(f.inputs)); err != nil {
 		return nil, err
 	}
 	return written, nil
@@ -271,12 +332,15 @@ func (b *Backend) rowsIn(ctx context.Context, ranges []keyRange, points []pointW
 		written[b.rowKey(p.key)] = true
 	}
 	var rows []string
+	start, received := time.Now(), 0
 	err := b.tbl.ReadRows(ctx, set, func(r bigtable.Row) bool {
+		received += len(r.Key())
 		if !written[r.Key()] {
 			rows = append(rows, r.Key())
 		}
 		return true
 	}, bigtable.RowFilter(bigtable.ChainFilters(bigtable.CellsPerRowLimitFilter(1), bigtable.StripValueFilter())))
+	b.stats.list.Add(0, received, time.Since(start), err)
 	if err != nil {
 		return nil, fmt.Errorf("listing the rows of %d deleted ranges: %w", len(ranges), err)
 	}
@@ -295,20 +359,36 @@ const (
 // at most bulkCalls at a time, and returns the first error. The chunks'
 // order does not matter: readers see none of the rows until the flush
 // commits, and a row is in one chunk only.
-func applyBulkConcurrently(ctx context.Context, tbl *bigtable.Table, rows []string, muts []*bigtable.Mutation) error {
+func applyBulkConcurrently(ctx context.Context, tbl *bigtable.Table, rows []string, muts []*bigtable.Mutation, sizes []int, c *store.StatsCounter) error {
 	calls := min(bulkCalls, len(rows)/bulkChunk)
 	if calls <= 1 {
-		return applyBulk(ctx, tbl, rows, muts)
+		return applyBulkCounted(ctx, tbl, rows, muts, sizes, c)
 	}
 	size := (len(rows) + calls - 1) / calls
 	errs := make([]error, calls)
 	var wg sync.WaitGroup
 	for i := range calls {
 		lo, hi := i*size, min((i+1)*size, len(rows))
-		wg.Go(func() { errs[i] = applyBulk(ctx, tbl, rows[lo:hi], muts[lo:hi]) })
+		wg.Go(func() { errs[i] = applyBulkCounted(ctx, tbl, rows[lo:hi], muts[lo:hi], sizes[lo:hi], c) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// applyBulkCounted is applyBulk counted in c as one round trip of the
+// payload bytes in sizes.
+func applyBulkCounted(ctx context.Context, tbl *bigtable.Table, rows []string, muts []*bigtable.Mutation, sizes []int, c *store.StatsCounter) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	sent := 0
+	for _, n := range sizes {
+		sent += n
+	}
+	start := time.Now()
+	err := applyBulk(ctx, tbl, rows, muts)
+	c.Add(sent, 0, time.Since(start), err)
+	return err
 }
 
 // applyBulk applies muts in as few requests as the client allows and

@@ -1,10 +1,12 @@
 package bigtable
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"time"
 
 	"cloud.google.com/go/bigtable"
 
@@ -19,6 +21,7 @@ const (
 	colCommitted = "committed" // 8 bytes: the version of the last committed flush
 	colPending   = "pending"   // 8 bytes: the lowest version written since, not committed
 	colOffset    = "offset"    // 8 bytes: the changelog offset (absent: none)
+	colInputs    = "inputs"    // the input offsets, store.InputOffsets' encoding (absent: none)
 	colExcluded  = "excluded"  // 16 bytes per range of versions never to read
 )
 
@@ -61,7 +64,9 @@ func (b *Backend) claim() error {
 	defer cancel()
 	rmw := bigtable.NewReadModifyWrite()
 	rmw.Increment(b.cfg.family, colEpoch, 1)
+	start := time.Now()
 	r, err := b.tbl.ApplyReadModifyWrite(ctx, b.metaKey, rmw)
+	b.stats.open.Add(len(b.metaKey), 8, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("raising the owner epoch: %w", err)
 	}
@@ -83,7 +88,9 @@ func (b *Backend) claim() error {
 		bigtable.ValueRangeFilter(e, append(e, 0)),
 	)
 
+	start = time.Now()
 	row, err := b.tbl.ReadRow(ctx, b.metaKey, bigtable.RowFilter(bigtable.LatestNFilter(1)))
+	b.stats.open.Add(len(b.metaKey), rowBytes(row), time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("reading the meta row: %w", err)
 	}
@@ -103,6 +110,11 @@ func (b *Backend) claim() error {
 			if len(v) == 8 {
 				b.offset = int64(binary.BigEndian.Uint64(v))
 			}
+		case colInputs:
+			if _, err := store.ParseInputOffsets(v); err != nil {
+				return fmt.Errorf("meta row column %s: %w", colInputs, err)
+			}
+			b.inputs = bytes.Clone(v)
 		case colExcluded:
 			for ; len(v) >= 16; v = v[16:] {
 				b.view.excluded = append(b.view.excluded, versionRange{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])})
@@ -132,19 +144,23 @@ func (b *Backend) claim() error {
 		m.DeleteTimestampRange(b.cfg.family, colEpoch, 0, epochTS) // earlier owners' epoch cells
 	}
 	b.seq = 0
-	return b.ownerMutate(ctx, "claiming the instance", m)
+	return b.ownerMutate(ctx, "claiming the instance", m, &b.stats.open, 0)
 }
 
 // ownerMutate applies m to the meta row if the stored epoch is still this
-// owner's, in one atomic step (CheckAndMutateRow).
-func (b *Backend) ownerMutate(ctx context.Context, what string, m *bigtable.Mutation) error {
+// owner's, in one atomic step (CheckAndMutateRow), counted in c as a round
+// trip sending sent bytes of cells.
+func (b *Backend) ownerMutate(ctx context.Context, what string, m *bigtable.Mutation, c *store.StatsCounter, sent int) error {
 	var matched bool
 	cond := bigtable.NewCondMutation(b.owner, m, nil)
-	if err := b.tbl.Apply(ctx, b.metaKey, cond, bigtable.GetCondMutationResult(&matched)); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	start := time.Now()
+	err := b.tbl.Apply(ctx, b.metaKey, cond, bigtable.GetCondMutationResult(&matched))
+	if err == nil && !matched {
+		err = fmt.Errorf("owner epoch %d is no longer the instance's: %w", b.epoch, store.ErrFenced)
 	}
-	if !matched {
-		return fmt.Errorf("%s: owner epoch %d is no longer the instance's: %w", what, b.epoch, store.ErrFenced)
+	c.Add(len(b.metaKey)+sent, 0, time.Since(start), err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
