@@ -29,6 +29,11 @@ const (
 	mRestoreRemaining
 	mRestoreRate
 	mLate
+	mRemoteRoundTrips
+	mRemoteErrors
+	mRemoteSent
+	mRemoteReceived
+	mRemoteSeconds
 	nPulled
 )
 
@@ -57,6 +62,12 @@ func (c *Collector) describePulled() {
 	c.pulled[mRestoreRemaining] = d("restore_remaining_records", "Changelog records left to restore, summed over the tasks restoring unless labeled by task (updated every 5 s).", task...)
 	c.pulled[mRestoreRate] = d("restore_rate_records_per_second", "Records restored per second by the restores in progress, summed over tasks unless labeled by task.", task...)
 	c.pulled[mLate] = d("late_records_total", "Late records of windowed aggregations (see Collector.LateRecords).", "aggregation")
+	remote := append(task[:len(task):len(task)], "operation")
+	c.pulled[mRemoteRoundTrips] = d("store_round_trips_total", "Requests a store sent to its remote service and waited for (a pipeline, script or bulk request counts once), by operation (see Collector.Supplier).", remote...)
+	c.pulled[mRemoteErrors] = d("store_round_trip_errors_total", "Requests to a store's remote service that failed.", remote...)
+	c.pulled[mRemoteSent] = d("store_sent_bytes_total", "Payload bytes (keys, values, objects) a store sent to its remote service.", remote...)
+	c.pulled[mRemoteReceived] = d("store_received_bytes_total", "Payload bytes a store received from its remote service.", remote...)
+	c.pulled[mRemoteSeconds] = d("store_round_trip_seconds_total", "Time a store spent waiting for its remote service, summed over requests (divide by store_round_trips_total for the mean).", remote...)
 }
 
 // Describe implements prometheus.Collector.
@@ -141,6 +152,17 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	}
 	for name, n := range c.late {
 		counter(mLate, n.Load(), name)
+	}
+	for k, s := range c.remoteStatsLocked() {
+		labels := []string{k.store, k.op}
+		if c.cfg.partitions {
+			labels = []string{k.store, k.task, k.op}
+		}
+		ch <- prom.MustNewConstMetric(c.pulled[mRemoteRoundTrips], prom.CounterValue, float64(s.RoundTrips), labels...)
+		ch <- prom.MustNewConstMetric(c.pulled[mRemoteErrors], prom.CounterValue, float64(s.Errors), labels...)
+		ch <- prom.MustNewConstMetric(c.pulled[mRemoteSent], prom.CounterValue, float64(s.BytesSent), labels...)
+		ch <- prom.MustNewConstMetric(c.pulled[mRemoteReceived], prom.CounterValue, float64(s.BytesReceived), labels...)
+		ch <- prom.MustNewConstMetric(c.pulled[mRemoteSeconds], prom.CounterValue, s.Duration.Seconds(), labels...)
 	}
 }
 

@@ -21,6 +21,9 @@
 // store operations) are sampled, one record in 64 by default (see
 // WithSampleEvery): a histogram's _count is then a count of samples, and
 // rates come from the counters.
+//
+// Remote stores report their round trips, bytes and time through
+// store.StatsReporter when their supplier goes through Collector.Supplier.
 package prometheus
 
 import (
@@ -29,6 +32,7 @@ import (
 	"sync/atomic"
 
 	kstreams "github.com/kstreams-go/kstreams/core"
+	"github.com/kstreams-go/kstreams/core/store"
 	prom "github.com/prometheus/client_golang/prometheus"
 )
 
@@ -49,6 +53,9 @@ type Collector struct {
 	lag     map[topicPartition]int64  // per input partition owned
 	restore map[storeTask]restoreInfo // per store of a task restoring
 	late    map[string]*atomic.Int64  // per aggregation (see LateRecords)
+
+	reporters []reporter                  // open backends reporting stats (see Supplier)
+	retired   map[remoteKey]store.OpStats // final counts of closed ones
 
 	pulled            []*prom.Desc // the metrics read from the App at each scrape
 	names, histograms []string     // see MetricNames
@@ -114,7 +121,7 @@ var (
 
 // New returns a Collector.
 func New(opts ...Option) *Collector {
-	c := &Collector{lag: map[topicPartition]int64{}, restore: map[storeTask]restoreInfo{}, late: map[string]*atomic.Int64{}}
+	c := &Collector{lag: map[topicPartition]int64{}, restore: map[storeTask]restoreInfo{}, late: map[string]*atomic.Int64{}, retired: map[remoteKey]store.OpStats{}}
 	c.state.Store(-1)
 	for _, o := range opts {
 		o(&c.cfg)
