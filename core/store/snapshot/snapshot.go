@@ -84,6 +84,7 @@ type Local struct {
 type Option func(*config)
 
 type config struct {
+	background  bool
 	kept        int
 	prefix      string
 	concurrency int
@@ -139,6 +140,20 @@ func WithGarbageInterval(d time.Duration) Option {
 func WithSnapshotInterval(d time.Duration) Option {
 	return func(c *config) { c.interval = max(d, 0) }
 }
+
+// WithBackgroundUploads makes FlushAt (stores with a changelog) return once
+// the local checkpoint is taken, and upload it in the background: a commit
+// no longer waits for the bucket. At most one upload is in flight per store
+// instance: a FlushAt waits for the previous one to finish first. The
+// stored offset advances when the manifest lands, so StoredOffset lags
+// behind the last FlushAt until then (as with WithSnapshotInterval); a
+// restore replays the changelog from it. An upload that fails is logged,
+// and the next FlushAt snapshots again; one refused because a newer owner
+// opened the instance makes the next FlushAt return store.ErrFenced, and
+// so does a FlushAt that finds the manifest replaced (one HEAD request per
+// FlushAt). FlushInputs (stores without changelog) always waits for its
+// upload: the commit depends on it.
+func WithBackgroundUploads() Option { return func(c *config) { c.background = true } }
 
 // WithKeptSnapshots sets how many earlier snapshots with input offsets
 // (FlushInputs) a manifest keeps besides the current one, for RewindInputs
@@ -224,6 +239,8 @@ type Backend struct {
 	mu           sync.Mutex // serializes flushes, rewinds and Close
 	closed       bool
 	storeDir     string              // the working copy's directory
+	pending      chan struct{}       // closed when the background upload ends; nil if none
+	pendingErr   error               // its error, once pending is closed
 	rewinds      int                 // numbers the working copies of rewinds
 	manifest     *Manifest           // the last one this owner read or wrote
 	version      string              // its version
@@ -610,6 +627,30 @@ func (s *Backend) Write(b *store.Batch) error {
 	return s.wrote(s.local.Write(b))
 }
 
+// settle waits for the background upload in flight, if any, and returns
+// its error. Every method that reads or changes the manifest state calls
+// it first, with mu held: the background upload owns that state until it
+// ends. Called with mu held.
+func (s *Backend) settle() error {
+	if s.pending == nil {
+		return nil
+	}
+	<-s.pending
+	s.pending = nil
+	err := s.pendingErr
+	s.pendingErr = nil
+	if err != nil && !errors.Is(err, store.ErrFenced) {
+		// The snapshot is not in the bucket; the stored offset stays the
+		// previous one, and the next FlushAt snapshots again.
+		s.log.Warn("background snapshot upload failed", "error", err)
+	}
+	return err
+}
+
+// settled is settle for methods other than FlushAt: an upload's failure
+// was logged, and a fenced owner's is reported by writable.
+func (s *Backend) settled() { s.settle() }
+
 // Flush implements store.Backend: it uploads a snapshot keeping the stored
 // offset (for stores without changelog, the snapshot is their only copy).
 // Once FlushInputs stored input offsets, Flush uploads nothing: a snapshot
@@ -620,6 +661,7 @@ func (s *Backend) Flush() error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	s.settled()
 	if s.manifest.Inputs != nil {
 		return s.writable()
 	}
@@ -634,6 +676,7 @@ func (s *Backend) StoredOffset() (int64, bool, error) {
 	if s.closed {
 		return 0, false, store.ErrClosed
 	}
+	s.settled()
 	return s.manifest.Offset, s.manifest.Offset >= 0, nil
 }
 
@@ -651,12 +694,88 @@ func (s *Backend) FlushAt(offset int64) error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	if err := s.settle(); errors.Is(err, store.ErrFenced) {
+		return err
+	}
 	if offset >= 0 && s.cfg.interval > 0 && !s.lastSnapshot.IsZero() && s.cfg.now().Sub(s.lastSnapshot) < s.cfg.interval {
 		// The changelog holds what the snapshot lacks; the runtime replays
 		// it from the stored offset.
 		return s.writable()
 	}
+	if offset >= 0 && s.cfg.background {
+		return s.startUpload(offset)
+	}
 	return s.snapshot(offset, nil, offset == -1)
+}
+
+// startUpload takes a checkpoint and uploads it in the background
+// (WithBackgroundUploads), leaving pending set. Called with mu held, no
+// upload in flight.
+func (s *Backend) startUpload(offset int64) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	writes := s.writes.Load()
+	unchanged := writes == s.flushedAt
+	if unchanged && offset == s.manifest.Offset && s.manifest.Inputs == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	if err := s.checkFenced(ctx); err != nil {
+		cancel()
+		return err
+	}
+	dir := ""
+	if !unchanged {
+		var err error
+		if dir, err = s.checkpoint(); err != nil {
+			cancel()
+			return err
+		}
+	}
+	done := make(chan struct{})
+	s.pending = done
+	go func() {
+		defer close(done)
+		defer cancel()
+		next := *s.manifest
+		next.Offset, next.Inputs, next.Kept = offset, nil, nil
+		next.Seq++
+		var n int
+		var bytes int64
+		if dir != "" {
+			files, nf, nb, err := s.upload(ctx, dir)
+			if err != nil {
+				s.pendingErr = err
+				return
+			}
+			next.Files, n, bytes = files, nf, nb
+		}
+		s.pendingErr = s.publish(ctx, &next, writes, true, n, bytes)
+	}()
+	return nil
+}
+
+// checkFenced reads the manifest's version (and, if it changed, the
+// manifest) and returns an error wrapping store.ErrFenced if a newer owner
+// replaced it. Called with mu held.
+func (s *Backend) checkFenced(ctx context.Context) error {
+	info, err := s.b.Stat(ctx, s.l.manifest())
+	if err != nil {
+		return s.errorf("reading the manifest's version: %w", err)
+	}
+	if info.Version == s.version {
+		return nil
+	}
+	cur, _, err := readManifest(ctx, s.b, s.l.manifest())
+	if err != nil {
+		return s.errorf("reading the manifest: %w", err)
+	}
+	if cur.Epoch != s.epoch {
+		s.fenced.Store(true)
+		return s.errorf("%w", errFencedBy(s.epoch, cur.Epoch))
+	}
+	return nil // our own write landed though its answer was lost; writeManifest copes
 }
 
 // StoredInputs implements store.InputOffsetKeeper: the input offsets of the
@@ -667,6 +786,7 @@ func (s *Backend) StoredInputs() (store.InputOffsets, error) {
 	if s.closed {
 		return nil, store.ErrClosed
 	}
+	s.settled()
 	return maps.Clone(s.manifest.Inputs), nil
 }
 
@@ -690,6 +810,7 @@ func (s *Backend) FlushInputs(offsets store.InputOffsets) error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	s.settled()
 	return s.snapshot(-1, maps.Clone(offsets), false)
 }
 
@@ -707,6 +828,7 @@ func (s *Backend) RewindInputs(to store.InputOffsets) (bool, error) {
 	if s.closed {
 		return false, store.ErrClosed
 	}
+	s.settled()
 	if err := s.writable(); err != nil {
 		return false, err
 	}
@@ -801,16 +923,23 @@ func (s *Backend) snapshot(offset int64, inputs store.InputOffsets, keepFiles bo
 		}
 		next.Files, uploadedFiles, uploadedBytes = files, n, bytes
 	}
+	return s.publish(ctx, &next, writes, !keepFiles, uploadedFiles, uploadedBytes)
+}
+
+// publish writes next as the manifest; with snapshotted, its files hold
+// the first writes writes (FlushAt(-1) uploads nothing: its writes are not
+// in the bucket). Then it prunes the cache and collects garbage when due.
+// Called with mu held, or by the background upload.
+func (s *Backend) publish(ctx context.Context, next *Manifest, writes int64, snapshotted bool, uploadedFiles int, uploadedBytes int64) error {
 	next.Written = s.cfg.now().UTC()
-	if err := s.writeManifest(ctx, &next); err != nil {
+	if err := s.writeManifest(ctx, next); err != nil {
 		return err
 	}
-	if !keepFiles {
-		// (FlushAt(-1) uploaded nothing: its writes are not in the bucket.)
+	if snapshotted {
 		s.flushedAt = writes
 		s.lastSnapshot = s.cfg.now()
 	}
-	s.log.Debug("snapshot written", "seq", next.Seq, "offset", offset, "inputs", inputs, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
+	s.log.Debug("snapshot written", "seq", next.Seq, "offset", next.Offset, "inputs", next.Inputs, "files", len(next.Files), "uploaded_files", uploadedFiles, "uploaded_bytes", uploadedBytes)
 	s.pruneCache()
 	if s.cfg.now().Sub(s.lastGC) >= s.cfg.gcEvery {
 		if err := s.collectGarbage(ctx); err != nil {
@@ -856,14 +985,33 @@ func (s *Backend) writeManifest(ctx context.Context, m *Manifest) error {
 // files the bucket does not hold, and returns the checkpoint's file list
 // with the number and bytes of files uploaded. Called with mu held.
 func (s *Backend) checkpointAndUpload(ctx context.Context) ([]File, int, int64, error) {
+	dir, err := s.checkpoint()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return s.upload(ctx, dir)
+}
+
+// checkpoint takes a checkpoint of the working copy into a new directory:
+// it holds every write that returned before the call. Called with mu held.
+func (s *Backend) checkpoint() (string, error) {
 	s.cpSeq++
 	dir := filepath.Join(s.work, "checkpoints", strconv.Itoa(s.cpSeq))
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, 0, 0, s.errorf("%w", err)
+		return "", s.errorf("%w", err)
 	}
 	if err := s.cp.Checkpoint(dir); err != nil {
-		return nil, 0, 0, s.errorf("checkpoint: %w", err)
+		os.RemoveAll(dir)
+		return "", s.errorf("checkpoint: %w", err)
 	}
+	return dir, nil
+}
+
+// upload hashes the files of the checkpoint in dir, uploads those the
+// bucket does not hold, and returns the checkpoint's file list with the
+// number and bytes of files uploaded. Called with mu held, or by the
+// background upload (see FlushAt).
+func (s *Backend) upload(ctx context.Context, dir string) ([]File, int, int64, error) {
 	// The new checkpoint replaces the previous one as the hash memo's base
 	// whatever happens next; the previous one's files stay until then, so
 	// no new file can reuse their inodes.
@@ -1052,6 +1200,7 @@ func (s *Backend) Close() error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	s.settled() // (its checkpoint is in the working directory)
 	s.closed = true
 	err := s.local.Close()
 	releaseWork(s.work)
