@@ -222,7 +222,8 @@ var (
 type Backend struct {
 	local  store.Backend // replaced only by RewindInputs
 	cp     store.Checkpointer
-	b      bucket.Bucket
+	b      bucket.Bucket // counts its requests in stats
+	stats  *stats
 	cfg    config
 	sup    *supplier
 	bc     store.BackendContext
@@ -264,7 +265,14 @@ var (
 	_ store.OffsetKeeper      = (*Backend)(nil)
 	_ store.InputOffsetKeeper = (*Backend)(nil)
 	_ store.InputRewinder     = (*Backend)(nil)
+	_ store.StatsReporter     = (*Backend)(nil)
 )
+
+// StoreStats implements store.StatsReporter: the instance's requests to the
+// bucket since it opened (its claim and download included), by kind:
+// "upload" and "download" (checkpoint files), "put_manifest" and
+// "get_manifest", "stat", "list" and "delete" (garbage collection).
+func (s *Backend) StoreStats() store.Stats { return s.stats.load() }
 
 func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 	name := fmt.Sprintf("%s (task %s)", bc.Store, bc.Task)
@@ -296,7 +304,9 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 	}()
 
 	l := newLayout(s.cfg.prefix, bc)
-	m, version, err := s.claim(ctx, l, bc)
+	st := newStats()
+	b := &statsBucket{Bucket: s.b, st: st}
+	m, version, err := s.claim(ctx, b, l, bc)
 	if err != nil {
 		return nil, errorf("claiming ownership: %w", err)
 	}
@@ -312,7 +322,7 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 		}
 	}()
 	storeDir := filepath.Join(work, "store")
-	lb, cp, err := s.materialize(ctx, l, bc, m.Files, root, work, storeDir, "restore", log)
+	lb, cp, err := s.materialize(ctx, b, l, bc, m.Files, root, work, storeDir, "restore", log)
 	if err != nil {
 		return nil, errorf("%w (manifest seq %d)", err, m.Seq)
 	}
@@ -326,7 +336,7 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 		}
 	}
 	return &Backend{
-		local: lb, cp: cp, b: s.b, cfg: s.cfg, l: l, name: name, log: log,
+		local: lb, cp: cp, b: b, stats: st, cfg: s.cfg, l: l, name: name, log: log,
 		sup: s, bc: bc, storeDir: storeDir,
 		epoch: m.Epoch, root: root, work: work, temp: temp,
 		manifest: m, version: version, uploaded: uploaded, memo: map[string]fileMemo{},
@@ -337,14 +347,14 @@ func (s *supplier) open(bc store.BackendContext) (_ store.Backend, err error) {
 // materialize makes storeDir hold the snapshot of files (downloading those
 // the cache under root lacks, through work/<restore>) and opens the working
 // copy there.
-func (s *supplier) materialize(ctx context.Context, l layout, bc store.BackendContext, files []File, root, work, storeDir, restore string, log *slog.Logger) (store.Backend, store.Checkpointer, error) {
+func (s *supplier) materialize(ctx context.Context, b bucket.Bucket, l layout, bc store.BackendContext, files []File, root, work, storeDir, restore string, log *slog.Logger) (store.Backend, store.Checkpointer, error) {
 	if err := os.MkdirAll(storeDir, 0o755); err != nil {
 		return nil, nil, err
 	}
 	if len(files) > 0 {
 		start := time.Now()
 		cache := filepath.Join(root, "cache")
-		fetched, err := s.download(ctx, l, files, cache)
+		fetched, err := s.download(ctx, b, l, files, cache)
 		if err != nil {
 			return nil, nil, fmt.Errorf("downloading snapshot: %w", err)
 		}
@@ -376,11 +386,11 @@ func (s *supplier) materialize(ctx context.Context, l layout, bc store.BackendCo
 
 // claim raises the owner epoch in the instance's manifest (creating it if
 // missing) by compare-and-swap, retrying while concurrent opens race.
-func (s *supplier) claim(ctx context.Context, l layout, bc store.BackendContext) (*Manifest, string, error) {
+func (s *supplier) claim(ctx context.Context, b bucket.Bucket, l layout, bc store.BackendContext) (*Manifest, string, error) {
 	const attempts = 20
 	var lastErr error
 	for range attempts {
-		m, version, err := readManifest(ctx, s.b, l.manifest())
+		m, version, err := readManifest(ctx, b, l.manifest())
 		cond := bucket.IfMatch(version)
 		switch {
 		case errors.Is(err, bucket.ErrNotFound):
@@ -392,7 +402,7 @@ func (s *supplier) claim(ctx context.Context, l layout, bc store.BackendContext)
 		m.Epoch++
 		m.Seq++
 		m.Written = s.cfg.now().UTC()
-		version, err = writeManifest(ctx, s.b, l.manifest(), m, cond)
+		version, err = writeManifest(ctx, b, l.manifest(), m, cond)
 		if err == nil {
 			return m, version, nil
 		}
@@ -440,7 +450,7 @@ func releaseWork(work string) {
 
 // download fetches the files missing from cache, checking their SHA-256,
 // and returns how many it fetched.
-func (s *supplier) download(ctx context.Context, l layout, files []File, cache string) (int, error) {
+func (s *supplier) download(ctx context.Context, b bucket.Bucket, l layout, files []File, cache string) (int, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return 0, err
 	}
@@ -457,7 +467,7 @@ func (s *supplier) download(ctx context.Context, l layout, files []File, cache s
 		need = append(need, f)
 	}
 	err := parallel(ctx, s.cfg.concurrency, need, func(ctx context.Context, f File) error {
-		return fetch(ctx, s.b, l.file(f), f, cache)
+		return fetch(ctx, b, l.file(f), f, cache)
 	})
 	return len(need), err
 }
@@ -852,7 +862,7 @@ func (s *Backend) RewindInputs(to store.InputOffsets) (bool, error) {
 	defer cancel()
 	s.rewinds++
 	storeDir := filepath.Join(s.work, "store-"+strconv.Itoa(s.rewinds))
-	lb, cp, err := s.sup.materialize(ctx, s.l, s.bc, target.Files, s.root, s.work, storeDir, "rewind-"+strconv.Itoa(s.rewinds), s.log)
+	lb, cp, err := s.sup.materialize(ctx, s.b, s.l, s.bc, target.Files, s.root, s.work, storeDir, "rewind-"+strconv.Itoa(s.rewinds), s.log)
 	if err != nil {
 		os.RemoveAll(storeDir)
 		return false, s.errorf("rewinding to input offsets %v (snapshot seq %d): %w", to, target.Seq, err)
@@ -1202,6 +1212,7 @@ func (s *Backend) Close() error {
 	}
 	s.settled() // (its checkpoint is in the working directory)
 	s.closed = true
+	defer s.stats.closed.Store(true)
 	err := s.local.Close()
 	releaseWork(s.work)
 	if s.temp {
