@@ -21,15 +21,20 @@ import (
 //     (store.OffsetKeeper: remote stores, object-storage snapshots): FlushAt;
 //   - a logged persistent store (store.Persistent) with a state directory:
 //     Flush, then the offset in a checkpoint file of that directory;
-//   - a store without changelog: Flush (its backend is its only copy).
+//   - a store without changelog whose backend keeps the input offsets its
+//     data covers (store.InputOffsetKeeper): FlushInputs with the offsets
+//     about to be committed (see inputs.go);
+//   - any other store without changelog: Flush (its backend is its only
+//     copy).
 //
 // In-memory logged stores are not durable stores: their changelog is.
 type durableStore struct {
 	name   string
 	b      store.Backend
-	keeper store.OffsetKeeper // set: the backend keeps the offset
-	dir    string             // set: the checkpoint file's directory
-	cl     *changelogBackend  // nil without changelog
+	keeper store.OffsetKeeper      // set: the backend keeps the changelog offset
+	inputs store.InputOffsetKeeper // set (only without changelog): the backend keeps the input offsets
+	dir    string                  // set: the checkpoint file's directory
+	cl     *changelogBackend       // nil without changelog
 }
 
 // storedOffset returns the changelog offset ds's data covers, or -1.
@@ -50,8 +55,15 @@ func (ds *durableStore) storedOffset() (int64, error) {
 // flush makes ds's writes durable, with the offset after the task's last
 // acknowledged changelog write (read before the flush, so the flushed data
 // covers it; not the partition's end, which could hold writes of another
-// owner).
-func (ds *durableStore) flush() error {
+// owner), or, for a store keeping input offsets, with in: the offsets about
+// to be committed.
+func (ds *durableStore) flush(in store.InputOffsets) error {
+	if ds.inputs != nil {
+		if in == nil {
+			return fmt.Errorf("no input offsets to store with the data (an internal error of the runtime)")
+		}
+		return ds.inputs.FlushInputs(in)
+	}
 	if ds.cl == nil {
 		return ds.b.Flush()
 	}
@@ -91,8 +103,9 @@ const (
 )
 
 // flushStores flushes the durable stores of ts before its offsets are
-// committed. A store fenced by a newer owner fences ts (see storeFenced).
-func (r *Runtime) flushStores(ts *taskState, which int) error {
+// committed; in are those offsets, for the stores that keep them (nil: ts
+// has none). A store fenced by a newer owner fences ts (see storeFenced).
+func (r *Runtime) flushStores(ts *taskState, which int, in store.InputOffsets) error {
 	if ts.restoring.Load() {
 		return nil // its stores' changelog offsets are not known yet
 	}
@@ -100,7 +113,7 @@ func (r *Runtime) flushStores(ts *taskState, which int) error {
 		if ds.cl == nil && which&unloggedStores == 0 || ds.cl != nil && which&loggedStores == 0 {
 			continue
 		}
-		if err := ds.flush(); err != nil {
+		if err := ds.flush(in); err != nil {
 			if errors.Is(err, store.ErrFenced) {
 				r.storeFenced(ts, ds.name, err)
 			}

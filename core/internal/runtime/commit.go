@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,7 +21,8 @@ import (
 // and all earlier records of its partition are complete: processed, every
 // record they produced (outputs, dead letters) acknowledged, and every
 // changelog write made by then acknowledged (see completion). Persistent
-// stores are flushed and checkpointed before the commit. Wall-clock
+// stores are flushed and checkpointed before the commit, stores keeping
+// input offsets flushed with them (see inputs.go). Wall-clock
 // punctuations are not tied to offsets: the commit waits for their outputs.
 func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 	if r.killed.Load() || r.cl == nil {
@@ -37,6 +39,8 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	late := r.settleInputs(tasks)
+	now := time.Now()
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	metadata := map[string]map[int32]string{}
 	type pending struct {
@@ -56,10 +60,20 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		}
 		part := ts.t.ID().Partition
 		var mine []pending
+		var in store.InputOffsets // for stores keeping input offsets: every topic's commit point
+		if ts.keepsInputs() {
+			if !r.exactInputs(ts, late, now) {
+				continue // not settled: its stores hold effects above its commit points
+			}
+			in = store.InputOffsets{}
+		}
 		for topic, tr := range ts.trackers {
 			off, done, ok := tr.commitPoint()
 			if !ok {
 				continue
+			}
+			if in != nil {
+				in[topic] = off
 			}
 			meta := encodeDone(off, done)
 			if len(meta) > r.cfg.MaxMetadataBytes {
@@ -79,7 +93,7 @@ func (r *Runtime) commitTasks(ctx context.Context, tasks []*taskState) error {
 		if len(mine) == 0 {
 			continue
 		}
-		if err := r.flushStores(ts, allStores); err != nil {
+		if err := r.flushStores(ts, allStores, in); err != nil {
 			// Without the flush the task's offsets are not committed this
 			// round: its records are reprocessed after a crash, nothing is
 			// lost.

@@ -58,6 +58,9 @@ func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store
 	}
 	ds := &durableStore{name: spec.Name(), b: b}
 	if !spec.Logged() {
+		if k, ok := b.(store.InputOffsetKeeper); ok {
+			ds.inputs = k
+		}
 		h.ts.durable = append(h.ts.durable, ds)
 		return h.r.observeStore(spec.Name(), b), nil
 	}

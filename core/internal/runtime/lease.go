@@ -218,10 +218,24 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 				restoring[t+"/"+strconv.Itoa(int(id.Partition))] = true
 			}
 		}
+		commits := map[string]int64{}
+		for _, topic := range old.sub.SourceTopics {
+			if o, ok := committed.Lookup(topic, id.Partition); ok && o.Err == nil && o.At >= 0 {
+				commits[topic] = o.At
+			}
+		}
+		seek, err := r.resumeInputs(ts, commits)
+		if err != nil {
+			return fmt.Errorf("kstreams: rebuilding task %s: %w", id, err)
+		}
 		for _, topic := range old.sub.SourceTopics {
 			at := int64(0) // nothing committed: from the start (reset if out of range)
-			if o, ok := committed.Lookup(topic, id.Partition); ok && o.Err == nil && o.At >= 0 {
-				at = o.At
+			if c, ok := commits[topic]; ok {
+				at = c
+			}
+			if s, ok := seek[topic]; ok {
+				at = s
+				ts.trackers[topic].clearSkip()
 			}
 			if rewind[topic] == nil {
 				rewind[topic] = map[int32]kgo.EpochOffset{}

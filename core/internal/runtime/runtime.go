@@ -120,6 +120,8 @@ type taskState struct {
 	slowUntil  atomic.Int64 // unix ns: no inline processing before, a record having been slow
 	seg        *segment     // running segment (loop only)
 	segStalled atomic.Bool  // a segment was taken back and its record in progress still runs
+
+	unsettledSince time.Time // first commit round it did not settle at, since it last did (loop only; see exactInputs)
 }
 
 // The fetch sizes of the instance's consumer (Kafka's max.partition.fetch.bytes
@@ -273,6 +275,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.OnOffsetsFetched(r.onOffsetsFetched),
+		kgo.AdjustFetchOffsetsFn(r.adjustFetchOffsets),
 		kgo.WithHooks(r.lease, produceHook{r}),
 	}, r.cfg.KgoOpts...)
 	var cl *kgo.Client

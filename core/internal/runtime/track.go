@@ -136,6 +136,28 @@ func (t *partTracker) setSkip(done []int64) {
 	t.hasSkip.Store(true)
 }
 
+// clearSkip forgets the complete offsets setSkip recorded: the partition
+// resumes from somewhere other than the offset they were committed with.
+func (t *partTracker) clearSkip() {
+	t.mu.Lock()
+	t.skip = nil
+	t.mu.Unlock()
+	t.hasSkip.Store(false)
+}
+
+// settled reports whether every dispatched range is complete, so that the
+// commit point is the offset after the last dispatched record.
+func (t *partTracker) settled() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		if !e.done {
+			return false
+		}
+	}
+	return true
+}
+
 // skipDone reports whether offset was recorded as complete in the commit
 // metadata this partition was assigned with.
 func (t *partTracker) skipDone(offset int64) bool {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -216,7 +217,16 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	// before the offsets are committed.
 	for _, ts := range tasks {
 		if try == kgo.TryCommit && !ts.stopped.Load() {
-			if err := r.flushStores(ts, unloggedStores); err != nil {
+			var in store.InputOffsets
+			if ts.keepsInputs() {
+				in = store.InputOffsets{}
+				for topic := range ts.trackers {
+					if pt, ok := points[topic][ts.t.ID().Partition]; ok {
+						in[topic] = pt.off
+					}
+				}
+			}
+			if err := r.flushStores(ts, unloggedStores, in); err != nil {
 				r.log.Warn("flushing stores failed; aborting the transaction", "task", ts.t.ID().String(), "error", err)
 				try = kgo.TryAbort
 			}
@@ -262,7 +272,7 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 		// may abort: its checkpoint was dropped when it opened, see
 		// OpenStore, so a crash restores it from scratch.)
 		for _, ts := range tasks {
-			if err := r.flushStores(ts, loggedStores); err != nil {
+			if err := r.flushStores(ts, loggedStores, nil); err != nil {
 				r.log.Warn("flushing stores failed; they restore from scratch", "task", ts.t.ID().String(), "error", err)
 			}
 		}
