@@ -68,6 +68,7 @@ type Backend struct {
 	metaUnknown bool
 	obsolete    map[string]int64 // row → end of its cells made obsolete by a commit; flushMu
 	cacheGen    uint64           // written with mu and cache.mu held
+	preloaded   atomic.Bool      // a preload was tried
 	closed      bool
 	fenced      error
 
@@ -193,6 +194,14 @@ func (b *Backend) Get(key []byte) ([]byte, bool, error) {
 	if v, ok, hit := b.cache.get(b.id, key); hit {
 		return v, ok, nil
 	}
+	if b.preloadOnce() {
+		if err := b.preload(view, gen); err != nil {
+			return nil, false, err
+		}
+		if v, ok, hit := b.cache.get(b.id, key); hit {
+			return v, ok, nil
+		}
+	}
 	rowKey := b.rowKey(key)
 	ctx, cancel := context.WithTimeout(b.base, b.cfg.timeout)
 	defer cancel()
@@ -228,6 +237,11 @@ func (b *Backend) GetMany(keys [][]byte) (values [][]byte, found []bool, err err
 	}
 	view, gen := b.view, b.cacheGen
 	b.mu.RUnlock()
+	if len(missing) > 0 && b.preloadOnce() {
+		if err := b.preload(view, gen); err != nil {
+			return nil, nil, err
+		}
+	}
 	var rows bigtable.RowList
 	wanted := map[string][]int{}
 	for _, i := range missing {

@@ -53,6 +53,12 @@ func open(tbl *bigtable.Table, table string, cfg config, shared *cache, id uint6
 		b.cancel()
 		return nil, fmt.Errorf("bigtable store %s: opening in table %s: %w", b.name, table, err)
 	}
+	if b.view.committed == 0 {
+		// Never flushed: no cell counts, the instance is empty.
+		shared.mu.Lock()
+		shared.setCompleteLocked(id)
+		shared.mu.Unlock()
+	}
 	if b.logger != nil {
 		b.logger.Debug("bigtable store opened", "store", b.name, "epoch", b.epoch, "committed", b.view.committed, "offset", b.offset)
 	}

@@ -13,10 +13,11 @@ type config struct {
 	// obsoleteRows is how many rows may wait with obsolete cells before a
 	// flush removes them all (tests set 0: every flush removes them).
 	obsoleteRows int
+	preload      int
 }
 
 func defaultConfig() config {
-	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second, maxBuffer: 32 << 20, obsoleteRows: defaultObsoleteRows}
+	return config{family: DefaultFamily, cacheBytes: 64 << 20, timeout: 30 * time.Second, maxBuffer: 32 << 20, obsoleteRows: defaultObsoleteRows, preload: DefaultPreload}
 }
 
 // defaultObsoleteRows bounds the rows that wait with obsolete cells (about
@@ -39,6 +40,19 @@ func WithColumnFamily(name string) Option {
 // every store instance the Supplier opens (default 64 MiB; 0 disables it).
 func WithCacheSize(bytes int) Option {
 	return func(c *config) { c.cacheBytes = bytes }
+}
+
+// DefaultPreload is WithPreload's default.
+const DefaultPreload = 10_000
+
+// WithPreload sets the size, in rows, up to which a store instance is read
+// whole into the cache (one ReadRows) at its first read that misses the
+// cache, instead of one request per key read (default 10,000; 0 disables
+// it). Once the cache holds every row, reads of missing keys need no
+// request either, until the cache evicts one of the instance's rows; an
+// instance never flushed is in that state from its open.
+func WithPreload(rows int) Option {
+	return func(c *config) { c.preload = max(0, rows) }
 }
 
 // WithTimeout bounds each operation that calls Bigtable: a Get, a Range's

@@ -9,13 +9,13 @@ import (
 // backendStats counts a backend's requests to Bigtable by operation (see
 // StoreStats).
 type backendStats struct {
-	open, get, getMany, rangeRead, mark, list, write, commit, cleanup store.StatsCounter
+	open, get, getMany, preload, rangeRead, mark, list, write, commit, cleanup store.StatsCounter
 }
 
 // StoreStats implements store.StatsReporter: the backend's requests to
 // Bigtable since it opened, by operation: "open" (raising the epoch,
-// reading the meta row, claiming it), "get" (ReadRow), "get_many" and
-// "range" (a ReadRows each), and a flush's steps: "mark" and "commit"
+// reading the meta row, claiming it), "get" (ReadRow), "get_many",
+// "preload" and "range" (a ReadRows each), and a flush's steps: "mark" and "commit"
 // (CheckAndMutateRow of the meta row), "list" (the rows of deleted ranges),
 // "write" (each ApplyBulk call), and "cleanup" (the removal of obsolete
 // cells at Close). Bytes are those of row keys and cells; the client's own
@@ -30,6 +30,7 @@ func (b *Backend) StoreStats() store.Stats {
 			"open":     s.open.Load(),
 			"get":      s.get.Load(),
 			"get_many": s.getMany.Load(),
+			"preload":  s.preload.Load(),
 			"range":    s.rangeRead.Load(),
 			"mark":     s.mark.Load(),
 			"list":     s.list.Load(),
