@@ -31,9 +31,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,7 +64,74 @@ var (
 	outDir       = flag.String("out", "", "directory for the report (default docs/benchmarks, -quick: tools/bench/ks/out)")
 	profileDir   = flag.String("cpuprofile-dir", "", "write a CPU profile of each kstreams app run here")
 	runTimeout   = flag.Duration("run-timeout", 10*time.Minute, "longest wait for one run's output")
+	rounds       = flag.Int("rounds", 3, "runs of each scenario and contender, alternating the contenders' order from round to round; the report gives medians and spreads (-quick: 1)")
+	ksThreads    = flag.String("ks-threads", "1", "Kafka Streams stream threads for scenarios 1-3, one row per entry: comma-separated numbers, 'cores' for one per core")
+	ksCache      = flag.Bool("ks-cache", false, "add a Kafka Streams row with its record cache on (10 MiB, its default) to count and window")
+	variants     variantFlag
 )
+
+func init() {
+	flag.Var(&variants, "kstreams-variant", "an extra kstreams row, NAME=ARGS: tools/bench/ks/app run with these extra arguments (repeatable), e.g. 'big-fetch=-fetch-partition-bytes 1048576'")
+}
+
+// variantFlag collects -kstreams-variant flags.
+type variantFlag []contender
+
+func (v *variantFlag) String() string { return fmt.Sprint(*v) }
+
+func (v *variantFlag) Set(s string) error {
+	name, args, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("-kstreams-variant %q: want NAME=ARGS", s)
+	}
+	*v = append(*v, contender{name: "kstreams-" + name, impl: "kstreams", args: strings.Fields(args)})
+	return nil
+}
+
+// contender is one row of the comparison: an implementation and its settings.
+type contender struct {
+	name       string // row name; "kstreams" and "kafka-streams" are the references
+	impl       string // kstreams, kafka-streams or parallel-consumer
+	threads    int    // Kafka Streams' stream threads (0: the scenario's default)
+	cacheBytes int64  // Kafka Streams' record cache (0: off)
+	args       []string
+}
+
+// mainContenders returns the rows of scenarios 1-3 from the flags.
+func mainContenders() []contender {
+	cs := []contender{{name: "kstreams", impl: "kstreams"}}
+	cs = append(cs, variants...)
+	seen := map[int]bool{}
+	for _, t := range strings.Split(*ksThreads, ",") {
+		n := runtime.NumCPU()
+		if t = strings.TrimSpace(t); t != "cores" {
+			var err error
+			if n, err = strconv.Atoi(t); err != nil || n < 1 {
+				log.Fatalf("-ks-threads: %q is neither a positive number nor 'cores'", t)
+			}
+		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		name := "kafka-streams"
+		if n != 1 {
+			name = fmt.Sprintf("kafka-streams-%dt", n)
+		}
+		cs = append(cs, contender{name: name, impl: "kafka-streams", threads: n})
+	}
+	if *ksCache {
+		cs = append(cs, contender{name: "kafka-streams-cache", impl: "kafka-streams", threads: 1, cacheBytes: 10 << 20})
+	}
+	return cs
+}
+
+// rotate returns cs starting at its round-th element: each round runs the
+// contenders in another order, so that none is always first or last.
+func rotate(cs []contender, round int) []contender {
+	k := round % len(cs)
+	return append(slices.Clone(cs[k:]), cs[:k]...)
+}
 
 type paths struct{ root, ks, run string }
 
@@ -77,6 +146,10 @@ func main() {
 		setDefault("slow-records", "5000")
 		setDefault("recovery-keys", "50000")
 		setDefault("latency-duration", "2s")
+		setDefault("rounds", "1")
+	}
+	if *rounds < 1 {
+		log.Fatal("-rounds must be at least 1")
 	}
 	log.SetFlags(log.Ltime)
 	p = findPaths()
@@ -109,22 +182,33 @@ func main() {
 	h := newHarness(brokers)
 	defer h.close()
 
-	rep := &report{start: wall}
+	rep := &report{start: wall, loadMin: math.MaxFloat64}
+	var main, slow *input
 	if want("stateless") || want("count") || want("window") {
-		main := h.preload("in-main", *records, *keys, true)
+		main = h.preload("in-main", *records, *keys, true)
+	}
+	if want("slow") {
+		slow = h.preload("in-slow", *slowRecords, *slowKeys, false)
+	}
+	cs := mainContenders()
+	slowCs := []contender{{name: "kstreams", impl: "kstreams"}, {name: "kafka-streams", impl: "kafka-streams", threads: *partitions},
+		{name: "parallel-consumer", impl: "parallel-consumer"}}
+	for round := range *rounds {
 		for _, sc := range []string{"stateless", "count", "window"} {
 			if !want(sc) {
 				continue
 			}
-			for _, impl := range []string{"kstreams", "kafka-streams"} {
-				rep.add(h.run(sc, impl, main))
+			for _, c := range rotate(cs, round) {
+				if c.cacheBytes > 0 && sc == "stateless" {
+					continue // no store, nothing cached
+				}
+				rep.add(h.run(sc, c, main, round, rep))
 			}
 		}
-	}
-	if want("slow") {
-		slow := h.preload("in-slow", *slowRecords, *slowKeys, false)
-		for _, impl := range []string{"kstreams", "kafka-streams", "parallel-consumer"} {
-			rep.add(h.run("slow", impl, slow))
+		if slow != nil {
+			for _, c := range rotate(slowCs, round) {
+				rep.add(h.run("slow", c, slow, round, rep))
+			}
 		}
 	}
 	if want("recovery") && *recoveryKeys > 0 {
@@ -267,7 +351,9 @@ func endsWith7(k []byte) bool { return len(k) > 0 && k[len(k)-1] == '7' }
 
 // result is one scenario × implementation.
 type result struct {
-	scenario, impl string
+	scenario, impl string // impl: the contender's name
+	round          int
+	cached         bool // Kafka Streams' record cache on: the end is known from the committed offsets
 	records        int64
 	startup        time.Duration // process start → first output
 	steady         time.Duration // first → last output of the backlog
@@ -289,9 +375,9 @@ type proc struct {
 	done  chan error
 }
 
-func (h *harness) startApp(scenario, impl, in, out, appID, stateDir string, logName string) *proc {
+func (h *harness) startApp(scenario string, c contender, in, out, appID, stateDir string, logName string) *proc {
 	var cmd *exec.Cmd
-	switch impl {
+	switch c.impl {
 	case "kstreams":
 		args := []string{"-scenario", scenario, "-brokers", h.brokers, "-in", in, "-out", out, "-app-id", appID,
 			"-state-dir", stateDir, "-concurrency", strconv.Itoa(*concurrency), "-commit-interval", commitIvl.String()}
@@ -299,21 +385,22 @@ func (h *harness) startApp(scenario, impl, in, out, appID, stateDir string, logN
 			must(os.MkdirAll(*profileDir, 0o755))
 			args = append(args, "-cpuprofile", filepath.Join(*profileDir, logName+".prof"))
 		}
-		cmd = exec.Command(filepath.Join(p.ks, "bin/app"), args...)
+		cmd = exec.Command(filepath.Join(p.ks, "bin/app"), append(args, c.args...)...)
 	case "kafka-streams":
-		threads := 1
+		threads := max(c.threads, 1)
 		if scenario == "slow" {
 			threads = *partitions // one thread per partition: the most Kafka Streams can use
 		}
 		cmd = exec.Command("java", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 			"-cp", filepath.Join(p.ks, "java/streams/target/classes")+":"+filepath.Join(p.ks, "java/streams/target/lib/*"),
-			"bench.StreamsBench", scenario, h.brokers, in, out, appID, stateDir, strconv.Itoa(threads), strconv.FormatInt(commitIvl.Milliseconds(), 10))
+			"bench.StreamsBench", scenario, h.brokers, in, out, appID, stateDir, strconv.Itoa(threads), strconv.FormatInt(commitIvl.Milliseconds(), 10),
+			strconv.FormatInt(c.cacheBytes, 10))
 	case "parallel-consumer":
 		cmd = exec.Command("java", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 			"-cp", filepath.Join(p.ks, "java/pc/target/classes")+":"+filepath.Join(p.ks, "java/pc/target/lib/*"),
 			"bench.PcBench", h.brokers, in, out, appID, strconv.Itoa(*concurrency))
 	default:
-		log.Fatalf("unknown implementation %s", impl)
+		log.Fatalf("unknown implementation %s", c.impl)
 	}
 	f, err := os.Create(filepath.Join(p.run, logName+".log"))
 	must(err)
@@ -456,9 +543,10 @@ func (h *harness) outTopic(name string) {
 	h.createTopic(name, map[string]*string{"message.timestamp.type": kadm.StringPtr("LogAppendTime")})
 }
 
-func (h *harness) run(scenario, impl string, in *input) (res result) {
+func (h *harness) run(scenario string, c contender, in *input, round int, rep *report) (res result) {
 	h.n++
-	name := fmt.Sprintf("%s-%s", scenario, impl)
+	rep.sampleLoad()
+	name := fmt.Sprintf("%s-%s", scenario, c.name)
 	out := fmt.Sprintf("out-%d-%s", h.n, name)
 	appID := fmt.Sprintf("bench-%d-%s", h.n, name)
 	stateDir := filepath.Join(p.run, "state", appID)
@@ -467,38 +555,49 @@ func (h *harness) run(scenario, impl string, in *input) (res result) {
 	if scenario == "stateless" {
 		want = in.notSeven
 	}
-	res = result{scenario: scenario, impl: impl, records: want}
-	if scenario != "stateless" {
-		res.records = in.total
-	}
-	pr := h.startApp(scenario, impl, in.topic, out, appID, stateDir, name)
+	res = result{scenario: scenario, impl: c.name, round: round, cached: c.cacheBytes > 0, records: in.total}
+	pr := h.startApp(scenario, c, in.topic, out, appID, stateDir, fmt.Sprintf("%s-r%d", name, round+1))
 	defer pr.stop()
-	first, last, err := h.waitOutput(pr, out, 0, want, *runTimeout)
+	var first, last time.Time
+	var err error
+	if res.cached {
+		// With the cache, updates of a key merge: the output count is not
+		// known, the committed offsets tell when the input was processed
+		// (and the cache flushed: Kafka Streams flushes before committing).
+		first, last, err = h.waitCommitted(pr, appID, out, in, *runTimeout)
+	} else {
+		first, last, err = h.waitOutput(pr, out, 0, want, *runTimeout)
+	}
 	if err != nil {
 		res.err = err.Error()
-		log.Printf("%-28s FAILED: %v", name, err)
+		log.Printf("%-32s round %d FAILED: %v", name, round+1, err)
 		return res
 	}
-	// The output's append times bound the processing more precisely than
-	// the polling does (a fast run can finish between two polls).
-	if f, l, err := h.appendSpan(out); err == nil {
-		first, last = f, l
-	} else {
-		log.Printf("%s: reading append times: %v (using the polled times)", name, err)
+	if !res.cached {
+		// The output's append times bound the processing more precisely than
+		// the polling does (a fast run can finish between two polls).
+		if f, l, err := h.appendSpan(out); err == nil {
+			first, last = f, l
+		} else {
+			log.Printf("%s: reading append times: %v (using the polled times)", name, err)
+		}
 	}
 	res.startup, res.steady = first.Sub(pr.start), last.Sub(first)
-	// For throughput, count the input records (the stateless output has fewer).
-	res.records = in.total
+	outBase := want
+	if res.cached {
+		_, outBase, err = h.endOffsets(out)
+		must(err)
+	}
 
 	// Latency phase.
 	rate := *latRate
 	if scenario == "slow" {
 		rate /= 10
 	}
-	lats, err := h.latency(pr, in, out, want, rate, scenario == "stateless")
+	lats, err := h.latency(pr, in, out, outBase, rate, scenario == "stateless")
 	if err != nil {
 		res.err = err.Error()
-		log.Printf("%-28s latency phase FAILED: %v", name, err)
+		log.Printf("%-32s round %d latency phase FAILED: %v", name, round+1, err)
 	}
 	res.latN = len(lats)
 	if len(lats) > 0 {
@@ -506,10 +605,47 @@ func (h *harness) run(scenario, impl string, in *input) (res result) {
 		res.p50, res.p99, res.pmax = lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1]
 	}
 	res.rssKiB, res.cpu = usage(pr.cmd.Process.Pid)
-	log.Printf("%-28s %9.0f records/s (%d records, first→last output %v, start-up %v)  latency p50 %v p99 %v (n=%d)  peak RSS %d MiB  CPU %.1fs",
-		name, res.rate(), res.records, res.steady.Round(time.Millisecond), res.startup.Round(time.Millisecond),
+	log.Printf("%-32s round %d %9.0f records/s (%d records, first→last output %v, start-up %v)  latency p50 %v p99 %v (n=%d)  peak RSS %d MiB  CPU %.1fs",
+		name, round+1, res.rate(), res.records, res.steady.Round(time.Millisecond), res.startup.Round(time.Millisecond),
 		res.p50.Round(time.Millisecond), res.p99.Round(time.Millisecond), res.latN, res.rssKiB/1024, res.cpu)
 	return res
+}
+
+// waitCommitted polls the group appID's committed offsets until they cover
+// in; it returns the first time out had records and the time the offsets
+// covered in.
+func (h *harness) waitCommitted(pr *proc, appID, out string, in *input, timeout time.Duration) (first, last time.Time, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case err := <-pr.done:
+			pr.done <- err
+			return first, last, fmt.Errorf("app exited early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if first.IsZero() {
+			if _, sum, err := h.endOffsets(out); err == nil && sum > 0 {
+				first = time.Now()
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		offs, err := h.adm.FetchOffsets(ctx, appID)
+		cancel()
+		if err == nil {
+			var sum int64
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.Topic == in.topic && o.Err == nil {
+					sum += o.At
+				}
+			})
+			if sum >= in.total && !first.IsZero() {
+				return first, time.Now(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return first, last, fmt.Errorf("timed out after %v before the committed offsets covered the input", timeout)
+		}
+	}
 }
 
 // latency produces rate records/s for -latency-duration with keys
@@ -611,7 +747,8 @@ func (h *harness) recover(impl string, in *input) (rec recovery) {
 	stateDir := filepath.Join(p.run, "state", appID)
 	h.outTopic(out)
 	rec = recovery{impl: impl, keys: int(in.total)}
-	pr := h.startApp("count", impl, in.topic, out, appID, stateDir, name+"-initial")
+	c := contender{name: impl, impl: impl, threads: 1}
+	pr := h.startApp("count", c, in.topic, out, appID, stateDir, name+"-initial")
 	first, last, err := h.waitOutput(pr, out, 0, in.total, *runTimeout)
 	// Let a commit happen so that the restart does not reprocess the input.
 	time.Sleep(*commitIvl + time.Second)
@@ -639,7 +776,7 @@ func (h *harness) recover(impl string, in *input) (rec recovery) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	must(h.cl.Flush(ctx))
 	cancel()
-	pr = h.startApp("count", impl, in.topic, out, appID, stateDir, name+"-restart")
+	pr = h.startApp("count", c, in.topic, out, appID, stateDir, name+"-restart")
 	defer pr.stop()
 	first, last, err = h.waitOutput(pr, out, base, base+int64(*partitions), *runTimeout)
 	if err != nil {

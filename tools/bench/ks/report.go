@@ -8,23 +8,119 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
 
 type report struct {
-	start    time.Time
-	wall     time.Duration
-	results  []result
-	recovery []recovery
+	start            time.Time
+	wall             time.Duration
+	results          []result // every run, in the order they ran
+	recovery         []recovery
+	loadMin, loadMax float64 // 1-minute load average sampled before each run
 }
 
 func (r *report) add(res result) { r.results = append(r.results, res) }
 
-func (r *report) find(scenario, impl string) *result {
-	for i := range r.results {
-		if r.results[i].scenario == scenario && r.results[i].impl == impl && r.results[i].err == "" {
-			return &r.results[i]
+// sampleLoad records the 1-minute load average.
+func (r *report) sampleLoad() {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err == nil {
+		r.loadMin, r.loadMax = math.Min(r.loadMin, l), math.Max(r.loadMax, l)
+	}
+}
+
+// row is one scenario × contender over the rounds: medians and spreads.
+type row struct {
+	scenario, impl    string
+	cached            bool
+	runs, failed      int
+	errs              []string
+	rate              stat
+	rssMiB, cpu       stat
+	startup, p50, p99 stat
+}
+
+// stat is the median and range of one figure over the rounds.
+type stat struct{ med, lo, hi float64 }
+
+func newStat(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
+	}
+	slices.Sort(v)
+	med := v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return stat{med: med, lo: v[0], hi: v[len(v)-1]}
+}
+
+// spread is the range as a fraction of the median, e.g. "±12%": half of
+// (max − min) / median.
+func (s stat) spread() string {
+	if s.med <= 0 || s.hi == s.lo {
+		return ""
+	}
+	return fmt.Sprintf("±%.0f%%", 50*(s.hi-s.lo)/s.med)
+}
+
+// rows aggregates the runs, in the order each contender first ran per
+// scenario.
+func (r *report) rows() []row {
+	var rows []row
+	idx := map[[2]string]int{}
+	vals := map[[2]string]*[7][]float64{}
+	for _, res := range r.results {
+		k := [2]string{res.scenario, res.impl}
+		i, ok := idx[k]
+		if !ok {
+			i = len(rows)
+			idx[k] = i
+			rows = append(rows, row{scenario: res.scenario, impl: res.impl, cached: res.cached})
+			vals[k] = &[7][]float64{}
+		}
+		rw := &rows[i]
+		rw.runs++
+		if res.err != "" {
+			rw.failed++
+			rw.errs = append(rw.errs, res.err)
+			continue
+		}
+		v := vals[k]
+		v[0] = append(v[0], res.rate())
+		v[1] = append(v[1], float64(res.rssKiB)/1024)
+		v[2] = append(v[2], res.cpu)
+		v[3] = append(v[3], res.startup.Seconds())
+		v[4] = append(v[4], float64(res.p50))
+		v[5] = append(v[5], float64(res.p99))
+	}
+	for k, i := range idx {
+		v := vals[k]
+		rw := &rows[i]
+		rw.rate, rw.rssMiB, rw.cpu, rw.startup = newStat(v[0]), newStat(v[1]), newStat(v[2]), newStat(v[3])
+		rw.p50, rw.p99 = newStat(v[4]), newStat(v[5])
+	}
+	// Group by scenario, keeping the order of first appearance.
+	order := map[string]int{}
+	for _, rw := range rows {
+		if _, ok := order[rw.scenario]; !ok {
+			order[rw.scenario] = len(order)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return order[a.scenario] - order[b.scenario] })
+	return rows
+}
+
+func findRow(rows []row, scenario, impl string) *row {
+	for i := range rows {
+		if rows[i].scenario == scenario && rows[i].impl == impl && rows[i].runs > rows[i].failed {
+			return &rows[i]
 		}
 	}
 	return nil
@@ -100,29 +196,56 @@ func (r *report) write(brokers string) {
 	fmt.Fprintf(&b, "- Broker: Apache Kafka 4.4.0 (KRaft, 1 node, tools/kafka/kafka.sh, heap 512m) on 127.0.0.1, same machine.\n")
 	fmt.Fprintf(&b, "- kstreams: this commit, %s, separate process (tools/bench/ks/app), GOMAXPROCS=%d; stores: stores/pebble.\n", runtime.Version(), runtime.NumCPU())
 	fmt.Fprintf(&b, "- Kafka Streams 4.4.0 (org.apache.kafka:kafka-streams, RocksDB default stores), parallel-consumer 0.5.3.3 (io.confluent.parallelconsumer:parallel-consumer-core, kafka-clients 3.9.1), %s, `-Xmx1g`.\n", javaVersion())
-	fmt.Fprintf(&b, "- Data: scenarios 1-3 read one topic of %d records (%d keys, %d-byte values, %d partitions, timestamps spread over 2 h); scenario 4 a topic of %d records over %d keys; every run starts a fresh application on the whole topic. Commit interval %v on both sides; Kafka Streams' record cache off (`statestore.cache.max.bytes=0`) so both emit one output per input; Kafka Streams uses 1 stream thread, %d in scenario 4 (one per partition); kstreams and parallel-consumer use concurrency %d in scenario 4.\n",
-		*records, *keys, *valueSize, *partitions, *slowRecords, *slowKeys, *commitIvl, *partitions, *concurrency)
+	fmt.Fprintf(&b, "- Data: scenarios 1-3 read one topic of %d records (%d keys, %d-byte values, %d partitions, timestamps spread over 2 h); scenario 4 a topic of %d records over %d keys; every run starts a fresh application on the whole topic. Commit interval %v on both sides; Kafka Streams' record cache off (`statestore.cache.max.bytes=0`) so both emit one output per input (except the `-cache` row); Kafka Streams uses 1 stream thread (`kafka-streams-Nt`: N threads), %d in scenario 4 (one per partition); kstreams and parallel-consumer use concurrency %d in scenario 4.%s\n",
+		*records, *keys, *valueSize, *partitions, *slowRecords, *slowKeys, *commitIvl, *partitions, *concurrency, variantNote())
 	fmt.Fprintf(&b, "- Throughput = input records / (last − first output append time; first and last record of each output partition), start-up (process start to first output) apart. Latency: after the backlog, %d records/s (scenario 4: %d/s) for %v with the current time as timestamp; output topics use LogAppendTime; latency = append time − input timestamp. Peak RSS = VmHWM, CPU = utime+stime of the app process at the end of its run (start-up included).\n\n",
 		*latRate, *latRate/10, *latDur)
 
+	rows := r.rows()
+	fmt.Fprintf(&b, "Each scenario ran %d time(s) per contender, the contenders' order rotating from round to round; figures are medians over the rounds, ± half the range (max − min) as a fraction of the median. Ratios are of medians. 1-minute load average before the runs: %.1f to %.1f.\n\n",
+		*rounds, r.loadMin, r.loadMax)
 	fmt.Fprintf(&b, "| scenario | implementation | records/s | vs Kafka Streams | start-up | p50 | p99 | peak RSS | RSS vs KS | CPU s |\n")
 	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, res := range r.results {
-		title := scenarioTitle[res.scenario]
-		if res.err != "" {
-			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | | | |\n", title, res.impl, strings.ReplaceAll(res.err, "|", "/"))
+	cachedNote := false
+	for _, rw := range rows {
+		title := scenarioTitle[rw.scenario]
+		impl := rw.impl
+		if rw.cached {
+			impl += " ¹"
+			cachedNote = true
+		}
+		if rw.failed == rw.runs {
+			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | | | |\n", title, impl, strings.ReplaceAll(rw.errs[0], "|", "/"))
 			continue
 		}
-		vs, rss := "", ""
-		if ks := r.find(res.scenario, "kafka-streams"); ks != nil && res.impl != "kafka-streams" {
-			vs = ratio(res.rate(), ks.rate())
-			rss = ratio(float64(res.rssKiB), float64(ks.rssKiB))
+		if rw.failed > 0 {
+			impl += fmt.Sprintf(" (%d of %d runs failed: %s)", rw.failed, rw.runs, strings.ReplaceAll(rw.errs[0], "|", "/"))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f s | %s | %s | %d MiB | %s | %.1f |\n", title, res.impl, thousands(res.rate()), vs,
-			res.startup.Seconds(), ms(res.p50), ms(res.p99), res.rssKiB/1024, rss, res.cpu)
+		vs, rss := "", ""
+		if ks := findRow(rows, rw.scenario, "kafka-streams"); ks != nil && rw.impl != "kafka-streams" {
+			vs = ratio(rw.rate.med, ks.rate.med)
+			rss = ratio(rw.rssMiB.med, ks.rssMiB.med)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s %s | %s | %.2f s | %s | %s | %.0f MiB %s | %s | %.1f |\n", title, impl, thousands(rw.rate.med), rw.rate.spread(), vs,
+			rw.startup.med, ms(time.Duration(rw.p50.med)), ms(time.Duration(rw.p99.med)), rw.rssMiB.med, rw.rssMiB.spread(), rss, rw.cpu.med)
 	}
-	if k, pc := r.find("slow", "kstreams"), r.find("slow", "parallel-consumer"); k != nil && pc != nil {
-		fmt.Fprintf(&b, "\nScenario 4, kstreams vs parallel-consumer: %s throughput, %s peak RSS.\n", ratio(k.rate(), pc.rate()), ratio(float64(k.rssKiB), float64(pc.rssKiB)))
+	if cachedNote {
+		fmt.Fprintf(&b, "\n¹ Record cache on (10 MiB): updates of a key merge until a flush, so there are fewer outputs; the run ends when the committed offsets cover the input, and records/s = input records / (that time − first output), a commit interval's granularity.\n")
+	}
+	if k, pc := findRow(rows, "slow", "kstreams"), findRow(rows, "slow", "parallel-consumer"); k != nil && pc != nil {
+		fmt.Fprintf(&b, "\nScenario 4, kstreams vs parallel-consumer: %s throughput, %s peak RSS.\n", ratio(k.rate.med, pc.rate.med), ratio(k.rssMiB.med, pc.rssMiB.med))
+	}
+	if *rounds > 1 {
+		fmt.Fprintf(&b, "\n<details><summary>Every run</summary>\n\n| round | scenario | implementation | records/s | start-up | p50 | p99 | peak RSS | CPU s |\n|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, res := range r.results {
+			if res.err != "" {
+				fmt.Fprintf(&b, "| %d | %s | %s | failed: %s | | | | | |\n", res.round+1, res.scenario, res.impl, strings.ReplaceAll(res.err, "|", "/"))
+				continue
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %.2f s | %s | %s | %d MiB | %.1f |\n", res.round+1, res.scenario, res.impl, thousands(res.rate()),
+				res.startup.Seconds(), ms(res.p50), ms(res.p99), res.rssKiB/1024, res.cpu)
+		}
+		fmt.Fprintf(&b, "\n</details>\n")
 	}
 	if len(r.recovery) > 0 {
 		fmt.Fprintf(&b, "\n### 5. Recovery without local state\n\nCount by key over %d distinct keys (one record each), stop, delete the state directory, add one record per partition, restart: time from the process start to the first output and to the output of every partition (each task restores its store from the changelog first).\n\n", *recoveryKeys)
@@ -163,10 +286,10 @@ var implColor = map[string]string{"kstreams": "#1f77b4", "kafka-streams": "#ff7f
 // svg draws two panels of horizontal bars per scenario: throughput (log
 // scale) and peak RSS (linear).
 func (r *report) svg() string {
-	var ok []result
-	for _, res := range r.results {
-		if res.err == "" {
-			ok = append(ok, res)
+	var ok []row
+	for _, rw := range r.rows() {
+		if rw.runs > rw.failed {
+			ok = append(ok, rw)
 		}
 	}
 	const rowH, left, panelW, gap = 18, 460, 380, 40
@@ -180,9 +303,9 @@ func (r *report) svg() string {
 	fmt.Fprintf(&b, `<text x="%d" y="45" font-weight="bold">peak RSS, MiB</text>`+"\n", left+panelW+gap)
 	maxRate, maxRSS, minRate := 1.0, 1.0, math.MaxFloat64
 	for _, res := range ok {
-		maxRate = math.Max(maxRate, res.rate())
-		minRate = math.Min(minRate, res.rate())
-		maxRSS = math.Max(maxRSS, float64(res.rssKiB)/1024)
+		maxRate = math.Max(maxRate, res.rate.med)
+		minRate = math.Min(minRate, res.rate.med)
+		maxRSS = math.Max(maxRSS, res.rssMiB.med)
 	}
 	lo := math.Pow(10, math.Floor(math.Log10(math.Max(minRate, 1))))
 	hi := math.Pow(10, math.Ceil(math.Log10(maxRate)))
@@ -206,13 +329,30 @@ func (r *report) svg() string {
 			prev = res.scenario
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s — %s</text>`+"\n", left-6, y+13, scenarioTitle[res.scenario], res.impl)
-		c := implColor[res.impl]
-		bw := xr(res.rate())
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/><text x="%.1f" y="%d" font-size="10">%s</text>`+"\n", left, y+2, bw, rowH-4, c, float64(left)+bw+3, y+13, thousands(res.rate()))
-		rw := float64(panelW-60) * float64(res.rssKiB) / 1024 / maxRSS
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/><text x="%.1f" y="%d" font-size="10">%d</text>`+"\n", left+panelW+gap, y+2, rw, rowH-4, c, float64(left+panelW+gap)+rw+3, y+13, res.rssKiB/1024)
+		c, found := implColor[res.impl]
+		if !found {
+			c = "#7f7f7f"
+			for prefix, pc := range implColor {
+				if strings.HasPrefix(res.impl, prefix) {
+					c = pc
+				}
+			}
+		}
+		bw := xr(res.rate.med)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/><text x="%.1f" y="%d" font-size="10">%s</text>`+"\n", left, y+2, bw, rowH-4, c, float64(left)+bw+3, y+13, thousands(res.rate.med))
+		rw := float64(panelW-60) * res.rssMiB.med / maxRSS
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/><text x="%.1f" y="%d" font-size="10">%.0f</text>`+"\n", left+panelW+gap, y+2, rw, rowH-4, c, float64(left+panelW+gap)+rw+3, y+13, res.rssMiB.med)
 		y += rowH
 	}
 	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// variantNote lists the extra kstreams rows' arguments.
+func variantNote() string {
+	var b strings.Builder
+	for _, v := range variants {
+		fmt.Fprintf(&b, " `%s`: tools/bench/ks/app `%s`.", v.name, strings.Join(v.args, " "))
+	}
 	return b.String()
 }

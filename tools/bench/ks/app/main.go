@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -30,6 +32,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/window"
 	"github.com/kstreams-go/kstreams/stores/pebble"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var (
@@ -42,6 +45,16 @@ var (
 	concurrency = flag.Int("concurrency", 1000, "workers (slow)")
 	commit      = flag.Duration("commit-interval", 5*time.Second, "commit interval")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile here until stopped")
+
+	// Memory tuning, for comparing settings (-kstreams-variant of the harness).
+	fetchPart    = flag.Int("fetch-partition-bytes", 0, "kgo.FetchMaxPartitionBytes (0: kstreams' choice)")
+	fetchMax     = flag.Int("fetch-bytes", 0, "kgo.FetchMaxBytes (0: kstreams' choice)")
+	pebbleCache  = flag.Int64("pebble-cache", 0, "pebble.WithCacheSize (0: the default)")
+	pebbleMemtab = flag.Int("pebble-memtable", 0, "pebble.WithMemTableSize (0: the default)")
+	gogc         = flag.Int("gogc", 0, "debug.SetGCPercent (0: leave it)")
+	memLimit     = flag.Int64("memlimit", 0, "debug.SetMemoryLimit in bytes (0: leave it)")
+	memBudget    = flag.Int64("memory-budget", 0, "kstreams.WithMemoryBudget in bytes (0: the default)")
+	memStats     = flag.Bool("memstats", false, "sample Go's memory statistics every 50 ms and print their peaks on exit")
 )
 
 func main() {
@@ -71,6 +84,28 @@ func main() {
 	if *scenario == "slow" {
 		opts = append(opts, kstreams.WithConcurrency(*concurrency))
 	}
+	var kopts []kgo.Opt
+	if *fetchPart > 0 {
+		kopts = append(kopts, kgo.FetchMaxPartitionBytes(int32(*fetchPart)))
+	}
+	if *fetchMax > 0 {
+		kopts = append(kopts, kgo.FetchMaxBytes(int32(*fetchMax)))
+	}
+	if len(kopts) > 0 {
+		opts = append(opts, kstreams.WithKgoOptions(kopts...))
+	}
+	if *memBudget > 0 {
+		opts = append(opts, kstreams.WithMemoryBudget(*memBudget))
+	}
+	if *gogc != 0 {
+		debug.SetGCPercent(*gogc)
+	}
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
+	}
+	if *memStats {
+		defer sampleMemStats()()
+	}
 	app, err := kstreams.NewApp(topo, opts...)
 	if err != nil {
 		log.Fatal(err)
@@ -93,12 +128,12 @@ func build(scenario string) (*kstreams.Topology, error) {
 		up := kstreams.MapValues(kept, "upper", func(v []byte) ([]byte, error) { return upper(v), nil })
 		kstreams.Sink(up, "out", *out, serde.Bytes, serde.Bytes)
 	case "count":
-		countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.JavaInt64, pebble.Supplier()))
+		countsStore := kstreams.AddStore(b, store.KeyValue("counts", serde.Bytes, serde.JavaInt64, pebbleSupplier()))
 		counted := kstreams.Process(src, "count", func() kstreams.Processor[[]byte, []byte, []byte, int64] { return &counter{store: countsStore} },
 			kstreams.WithStores(countsStore))
 		kstreams.Sink(counted, "out", *out, serde.Bytes, serde.JavaInt64)
 	case "window":
-		st := window.NewStore("wcounts", window.Tumbling(time.Minute), serde.Bytes, serde.JavaInt64, pebble.Supplier())
+		st := window.NewStore("wcounts", window.Tumbling(time.Minute), serde.Bytes, serde.JavaInt64, pebbleSupplier())
 		counted := window.Count(src, "wcount", st)
 		kstreams.Sink(counted, "out", *out, window.KeySerde(serde.Bytes), serde.JavaInt64)
 	case "slow":
@@ -151,3 +186,44 @@ func (c *counter) Process(ctx context.Context, r kstreams.Record[[]byte, []byte]
 }
 
 func (c *counter) Close() error { return nil }
+
+func pebbleSupplier() store.Supplier {
+	var opts []pebble.Option
+	if *pebbleCache > 0 {
+		opts = append(opts, pebble.WithCacheSize(*pebbleCache))
+	}
+	if *pebbleMemtab > 0 {
+		opts = append(opts, pebble.WithMemTableSize(*pebbleMemtab))
+	}
+	return pebble.Supplier(opts...)
+}
+
+// sampleMemStats samples Go's memory statistics until the returned
+// function is called, which prints their peaks to stderr.
+func sampleMemStats() func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var peakHeap, peakSys, peakStack uint64
+	var last runtime.MemStats
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&last)
+			peakHeap = max(peakHeap, last.HeapInuse)
+			peakSys = max(peakSys, last.Sys-last.HeapReleased)
+			peakStack = max(peakStack, last.StackInuse)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		fmt.Fprintf(os.Stderr, "memstats: peak HeapInuse %d MiB, peak Sys-HeapReleased %d MiB, peak StackInuse %d MiB, GC cycles %d, GC CPU fraction %.3f\n",
+			peakHeap>>20, peakSys>>20, peakStack>>20, last.NumGC, last.GCCPUFraction)
+	}
+}

@@ -24,22 +24,25 @@ import org.apache.kafka.streams.state.WindowStore;
 /**
  * The Kafka Streams side of tools/bench/ks. One scenario per process:
  *
- * <pre>java -cp 'target/classes:target/lib/*' bench.StreamsBench SCENARIO BROKERS IN OUT APP_ID STATE_DIR THREADS COMMIT_MS</pre>
+ * <pre>java -cp 'target/classes:target/lib/*' bench.StreamsBench SCENARIO BROKERS IN OUT APP_ID STATE_DIR THREADS COMMIT_MS [CACHE_BYTES]</pre>
  *
  * Scenarios (the same as tools/bench/ks/app): stateless (upper-case the value, drop keys ending
  * in '7'), count (count by key, RocksDB store), window (1-minute tumbling count, RocksDB window
  * store), slow (5 ms sleep per record). The record cache is off (statestore.cache.max.bytes=0) so
  * that every update is emitted, as kstreams does: both sides write one output record per input.
+ * CACHE_BYTES, when given, turns the cache on with that size (Kafka Streams' default is 10 MiB):
+ * updates of a key are then merged until the cache is flushed (at the latest on commit).
  */
 public final class StreamsBench {
   public static void main(String[] args) throws Exception {
-    if (args.length != 8) {
-      System.err.println("usage: StreamsBench SCENARIO BROKERS IN OUT APP_ID STATE_DIR THREADS COMMIT_MS");
+    if (args.length != 8 && args.length != 9) {
+      System.err.println("usage: StreamsBench SCENARIO BROKERS IN OUT APP_ID STATE_DIR THREADS COMMIT_MS [CACHE_BYTES]");
       System.exit(2);
     }
     String scenario = args[0], brokers = args[1], in = args[2], out = args[3], appId = args[4], stateDir = args[5];
     int threads = Integer.parseInt(args[6]);
     long commitMs = Long.parseLong(args[7]);
+    long cacheBytes = args.length > 8 ? Long.parseLong(args[8]) : 0L;
 
     StreamsBuilder b = new StreamsBuilder();
     KStream<byte[], byte[]> src = b.stream(in, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()));
@@ -83,7 +86,7 @@ public final class StreamsBench {
     p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
     p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitMs);
-    p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0L);
+    p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, cacheBytes);
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
 
