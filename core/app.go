@@ -144,6 +144,9 @@ func WithKgoOptions(opts ...kgo.Opt) Option {
 			if err := checkKgoOption(o); err != nil {
 				return fmt.Errorf("WithKgoOptions: option %d: %w", i+1, err)
 			}
+			if name, _ := kgoOptionName(o); name == "FetchMaxPartitionBytes" || name == "FetchMaxBytes" {
+				a.cfg.FetchSizesGiven = true
+			}
 		}
 		a.cfg.KgoOpts = append(a.cfg.KgoOpts, opts...)
 		return nil
@@ -277,6 +280,44 @@ func WithMaxInFlightTotal(n int) Option {
 			return fmt.Errorf("max in-flight total must be positive, got %d", n)
 		}
 		a.cfg.MaxInFlightTotal = n
+		return nil
+	}
+}
+
+// DefaultMemoryBudget is the memory budget of an instance when
+// WithMemoryBudget is not given: 128 MiB.
+const DefaultMemoryBudget = runtime.DefaultMemoryBudget
+
+// WithMemoryBudget sets the memory an instance aims to use for what it
+// buffers and caches (default DefaultMemoryBudget). It is divided as
+// follows:
+//
+//   - a quarter for fetched records not yet processed, counted as they are
+//     in memory (decompressed, each with its kgo.Record): the consumer's
+//     fetch sizes follow from it, the number of input partitions the
+//     instance owns and what the fetched bytes were measured to decode to
+//     (between 16 KiB and 1 MiB per partition);
+//   - an eighth for restoring stores from their changelogs: the restore
+//     consumer's fetch sizes and the records it holds for the stores;
+//   - a quarter for the stores, passed to their suppliers as a hint
+//     (store.BackendContext.MemoryBudget): stores/pebble sizes its block
+//     cache and memtables from it;
+//   - the rest is headroom for the produce buffer, Go's heap growth between
+//     collections, code and stacks.
+//
+// It is a target, not a limit: what processors keep in memory, in-memory
+// stores, records in flight of the concurrent ordering modes
+// (WithMaxInFlightTotal) and Go's garbage are not counted; GOMEMLIMIT is
+// left alone (see docs/architecture.md, "Memory", for sizing). Fetch sizes
+// given with WithKgoOptions (kgo.FetchMaxPartitionBytes,
+// kgo.FetchMaxBytes) and store options given explicitly win over the
+// budget. bytes must be at least 16 MiB.
+func WithMemoryBudget(bytes int64) Option {
+	return func(a *App) error {
+		if bytes < 16<<20 {
+			return fmt.Errorf("memory budget must be at least 16 MiB, got %d bytes", bytes)
+		}
+		a.cfg.MemoryBudget = bytes
 		return nil
 	}
 }

@@ -132,7 +132,9 @@ func (f *fetchSizes) OnNewClient(cl *kgo.Client) {
 	f.all = cl.OptValue(kgo.FetchMaxBytes).(int32)
 }
 
-// The consumer fetches 256 KiB per partition and 16 MiB per fetch, not
+// The consumer's fetch sizes follow the memory budget (a quarter of it for
+// fetched records, half of that per fetch, 4 decoded bytes per fetched
+// byte assumed until measured, divided among the input partitions), not
 // franz-go's 1 MiB and 50 MiB: fetched records are most of an app's
 // memory. kgo options given to WithKgoOptions override both.
 func TestFetchSizes(t *testing.T) {
@@ -140,17 +142,28 @@ func TestFetchSizes(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		opts           []kgo.Opt
+		budget         int64
 		partition, all int32
 	}{
-		{"defaults", nil, 256 << 10, 16 << 20},
-		{"overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(1 << 20), kgo.FetchMaxBytes(50 << 20)}, 1 << 20, 50 << 20},
+		// 32 MiB for fetched records, 16 per fetch, 4 MiB fetched, over 8
+		// partitions.
+		{"defaults", nil, 0, 512 << 10, 4 << 20},
+		// 8 MiB, 4, 1 MiB fetched, over 8 partitions.
+		{"budget", nil, 32 << 20, 128 << 10, 1 << 20},
+		{"overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(1 << 20), kgo.FetchMaxBytes(50 << 20)}, 32 << 20, 1 << 20, 50 << 20},
+		// Either size given leaves both to franz-go (the other is its default).
+		{"one overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(64 << 10)}, 0, 64 << 10, 50 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, out := uniqueName(t, "in"), uniqueName(t, "out")
-			createTopics(t, brokers, 1, in, out)
+			createTopics(t, brokers, 8, in, out)
 			var f fetchSizes
-			a := startApp(t, passThrough(t, in, out), kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(uniqueName(t, "app")),
-				kstreams.WithKgoOptions(append(tc.opts, kgo.WithHooks(&f))...))
+			opts := []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(uniqueName(t, "app")),
+				kstreams.WithKgoOptions(append(tc.opts, kgo.WithHooks(&f))...)}
+			if tc.budget > 0 {
+				opts = append(opts, kstreams.WithMemoryBudget(tc.budget))
+			}
+			a := startApp(t, passThrough(t, in, out), opts...)
 			waitFor(t, 30*time.Second, "the app running", func() bool { return a.app.State() == kstreams.StateRunning })
 			if err := a.stop(t); err != nil {
 				t.Fatal(err)

@@ -31,6 +31,18 @@ type BackendContext struct {
 	Dir string
 	// Logger is the application's logger.
 	Logger *slog.Logger
+	// MemoryBudget is the part of the application's memory budget
+	// (kstreams.WithMemoryBudget) for the stores of the instance, all of
+	// them together; 0 when no budget applies (the test driver). Backends
+	// that cache or buffer in memory size themselves from it when not
+	// configured explicitly, as stores/pebble does with its block cache
+	// and memtables.
+	MemoryBudget int64
+	// StoreInstances is how many store instances share MemoryBudget at
+	// most: every store of the topology times its partitions, as if this
+	// instance owned every task (so with several instances, each store's
+	// share is smaller than it could be). 0 when MemoryBudget is 0.
+	StoreInstances int
 }
 
 // Kind is the shape of a store.

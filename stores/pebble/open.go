@@ -45,7 +45,8 @@ func Supplier(opts ...Option) store.Supplier {
 			dir, temp = d, true
 			log.Warn("pebble store has no state directory; using a temporary one removed on close", "dir", d)
 		}
-		b, err := res.open(dir, log)
+		cache, memTable := res.cfg.budgetSizes(bc.MemoryBudget, bc.StoreInstances)
+		b, err := res.open(dir, log, cache, memTable)
 		if err != nil {
 			if temp {
 				os.RemoveAll(dir)
@@ -69,7 +70,7 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return res.open(dir, log)
+	return res.open(dir, log, res.cfg.cacheSize, res.cfg.memTableSize)
 }
 
 func safeName(s string) string {
@@ -93,11 +94,13 @@ type resources struct {
 	fileCache *pebbledb.FileCache
 }
 
-func (r *resources) acquire() (*pebbledb.Cache, *pebbledb.FileCache) {
+// acquire returns the shared caches, creating them for the first user
+// with a block cache of cacheSize bytes.
+func (r *resources) acquire(cacheSize int64) (*pebbledb.Cache, *pebbledb.FileCache) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.users == 0 {
-		r.cache = pebbledb.NewCache(r.cfg.cacheSize)
+		r.cache = pebbledb.NewCache(cacheSize)
 		r.fileCache = pebbledb.NewFileCache(runtime.GOMAXPROCS(0), r.cfg.maxOpenFiles)
 	}
 	r.users++
@@ -118,7 +121,7 @@ func (r *resources) release() {
 }
 
 // pebbleOptions returns the options of one database.
-func (r *resources) pebbleOptions(cache *pebbledb.Cache, fileCache *pebbledb.FileCache, log *slog.Logger) *pebbledb.Options {
+func (r *resources) pebbleOptions(cache *pebbledb.Cache, fileCache *pebbledb.FileCache, log *slog.Logger, memTable uint64) *pebbledb.Options {
 	cfg := &r.cfg
 	o := &pebbledb.Options{
 		Cache:     cache,
@@ -129,7 +132,7 @@ func (r *resources) pebbleOptions(cache *pebbledb.Cache, fileCache *pebbledb.Fil
 		// The log is on, written without fsync; Flush syncs it. See the
 		// package documentation (Durability).
 		DisableWAL:   !cfg.wal,
-		MemTableSize: cfg.memTableSize,
+		MemTableSize: memTable,
 		// Two memtables: one taking writes while the other is written out.
 		MemTableStopWritesThreshold: 2,
 		// One compaction at a time per store, up to two when L0 backs up
@@ -148,10 +151,10 @@ func (r *resources) pebbleOptions(cache *pebbledb.Cache, fileCache *pebbledb.Fil
 	return o
 }
 
-func (r *resources) open(dir string, log *slog.Logger) (*Backend, error) {
+func (r *resources) open(dir string, log *slog.Logger, cacheSize int64, memTable uint64) (*Backend, error) {
 	dbDir := filepath.Join(dir, DBDir)
-	cache, fileCache := r.acquire()
-	opts := r.pebbleOptions(cache, fileCache, log)
+	cache, fileCache := r.acquire(cacheSize)
+	opts := r.pebbleOptions(cache, fileCache, log, memTable)
 	db, err := pebbledb.Open(dbDir, opts)
 	if err != nil {
 		r.release()

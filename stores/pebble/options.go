@@ -39,6 +39,8 @@ type Option func(*config)
 type config struct {
 	cacheSize    int64
 	memTableSize uint64
+	cacheSet     bool // WithCacheSize given: the memory budget's hint does not apply
+	memTableSet  bool // WithMemTableSize given: the same
 	maxOpenFiles int
 	wal          bool
 	ttl          time.Duration
@@ -66,7 +68,9 @@ func newConfig(opts []Option) config {
 }
 
 // WithCacheSize sets the total size in bytes of the block cache shared by
-// every store the Supplier opens (default DefaultCacheSize). The cache is
+// every store the Supplier opens (default DefaultCacheSize, or half the
+// application's memory budget for stores when it gives one: see
+// budgetSizes). The cache is
 // created when the Supplier opens its first store and released when the
 // last one is closed, so a Supplier whose tasks were all revoked holds no
 // cache memory.
@@ -78,13 +82,14 @@ func newConfig(opts []Option) config {
 func WithCacheSize(bytes int64) Option {
 	return func(c *config) {
 		if bytes > 0 {
-			c.cacheSize = bytes
+			c.cacheSize, c.cacheSet = bytes, true
 		}
 	}
 }
 
 // WithMemTableSize sets the size in bytes of each store's memtable (default
-// DefaultMemTableSize). Writes go to the memtable and, when it is full, are
+// DefaultMemTableSize, or less under the application's memory budget: see
+// budgetSizes). Writes go to the memtable and, when it is full, are
 // written out as a table file in the background; at most two memtables per
 // store exist at once, so the memory bound is 2 × size × number of stores.
 // Pebble starts each store with a 256 KiB memtable and doubles it up to
@@ -99,7 +104,7 @@ func WithCacheSize(bytes int64) Option {
 func WithMemTableSize(bytes int) Option {
 	return func(c *config) {
 		if bytes > 0 {
-			c.memTableSize = uint64(bytes)
+			c.memTableSize, c.memTableSet = uint64(bytes), true
 		}
 	}
 }
@@ -174,4 +179,29 @@ func WithPebbleOptions(f func(*pebbledb.Options)) Option {
 // informational messages go to it at debug level.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// The range of memtable sizes the memory budget may choose. Pebble starts
+// each memtable at 256 KiB anyway; 1 MiB keeps flushes of busy stores
+// from producing many tiny table files.
+const minBudgetMemTable = 1 << 20
+
+// budgetSizes returns the block cache and memtable sizes for the memory
+// budget an application gives its stores (store.BackendContext): half the
+// budget for the cache shared by the Supplier's stores, the other half for
+// memtables, two per store instance at most, and neither above the
+// defaults. Options given explicitly win.
+func (c *config) budgetSizes(budget int64, instances int) (cache int64, memTable uint64) {
+	cache, memTable = c.cacheSize, c.memTableSize
+	if budget <= 0 {
+		return cache, memTable
+	}
+	if !c.cacheSet {
+		cache = min(DefaultCacheSize, max(budget/2, 1<<20))
+	}
+	if !c.memTableSet {
+		per := budget / 2 / int64(max(instances, 1)) / 2
+		memTable = uint64(min(DefaultMemTableSize, max(per, minBudgetMemTable)))
+	}
+	return cache, memTable
 }

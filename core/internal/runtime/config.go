@@ -66,6 +66,14 @@ type Config struct {
 	// offset-order segments when their key has nothing in flight (see
 	// dispatchPartition). 0 means the default, 10µs; negative turns it off.
 	InlineBelow time.Duration
+	// MemoryBudget is the memory the instance aims to use for fetched
+	// records, restores and stores (see memory.go); 0 means
+	// DefaultMemoryBudget.
+	MemoryBudget int64
+	// FetchSizesGiven: KgoOpts set the fetch sizes
+	// (kgo.FetchMaxPartitionBytes or kgo.FetchMaxBytes); the budget leaves
+	// them alone.
+	FetchSizesGiven bool
 	// Observer receives the runtime's events (see observe.go); nil for none.
 	Observer *Observer
 	// OnState is called on every change of the application's state.

@@ -49,6 +49,7 @@ func (h *taskHost) StoreTopic(spec *store.Spec) string {
 // OpenStore opens the backend, restores it from its changelog and wraps it
 // so that writes are logged.
 func (h *taskHost) OpenStore(spec *store.Spec, bctx store.BackendContext) (store.Backend, error) {
+	bctx.MemoryBudget, bctx.StoreInstances = sharesOf(h.r.cfg.MemoryBudget).stores, h.r.storeInstances()
 	b, err := spec.Supplier()(bctx)
 	if err != nil {
 		return nil, err

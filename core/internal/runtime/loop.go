@@ -56,6 +56,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		fetches := r.cl.PollRecords(pollCtx, r.cfg.MaxPollRecords)
 		cancel()
 		r.observeLoop()
+		r.checkFetchSizes()
 		if fetches.IsClientClosed() || r.killed.Load() {
 			r.cl.AllowRebalance() // a blocked rebalance would block leaving the group
 			return nil

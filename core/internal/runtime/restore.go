@@ -158,8 +158,10 @@ func (r *Runtime) restoreConsumer() (*restoreConsumer, error) {
 		return nil, errors.New("the app is stopping")
 	}
 	if r.restorer == nil {
-		rc, err := newRestoreConsumer(append(r.baseOpts(),
-			kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(32<<20),
+		share := sharesOf(r.cfg.MemoryBudget).restore
+		part, mx := restoreFetchSizes(share)
+		rc, err := newRestoreConsumer(share/2, append(r.baseOpts(),
+			kgo.FetchMaxBytes(mx), kgo.FetchMaxPartitionBytes(part),
 			// Transaction markers take offsets too: seeing them is how the
 			// restore reaches an end that is a marker.
 			kgo.KeepControlRecords(),

@@ -14,8 +14,9 @@ import (
 // into stores: a consumer without a group. Each restore adds its changelog
 // partition (a feed) and removes it when done. One goroutine polls the
 // client and hands each partition's records to its feed; a feed holding
-// more than feedPauseAt records pauses its partition until its restore
-// takes them, so a slow store does not hold up the others.
+// more than feedPauseAt records, or more than its share of holdBytes,
+// pauses its partition until its restore takes them, so a slow store does
+// not hold up the others and memory stays bounded.
 //
 // Partitions are added and removed only by the polling goroutine, between
 // polls: removing a partition drops the client's buffered fetches, so a
@@ -26,6 +27,10 @@ type restoreConsumer struct {
 	stop    context.CancelFunc
 	done    chan struct{}
 	pauseAt int // feedPauseAt; tests lower it
+	// holdBytes bounds the decoded records (see recordOverhead) the feeds
+	// hold together: each feed pauses past holdBytes / active feeds.
+	holdBytes int64
+	active    int // feeds open (the polling goroutine only)
 
 	mu        sync.Mutex
 	changes   []feedChange       // to apply before the next poll
@@ -55,13 +60,19 @@ type restoreFeed struct {
 	mu     sync.Mutex
 	recs   [][]*kgo.Record
 	n      int   // records in recs
+	bytes  int64 // their decoded size
+	peak   int64 // the most bytes held (tests)
 	err    error // a fetch error: the restore fails
 	paused bool
 	pauses int           // times paused
 	ready  chan struct{} // records or an error arrived (capacity 1)
 }
 
-func newRestoreConsumer(opts []kgo.Opt) (*restoreConsumer, error) {
+// minFeedHold is the least a feed may hold before it pauses, whatever the
+// budget: a few fetches of one partition.
+const minFeedHold = 1 << 20
+
+func newRestoreConsumer(holdBytes int64, opts []kgo.Opt) (*restoreConsumer, error) {
 	// A partition resumed, or added, is fetched once the fetch in flight
 	// returns: franz-go's default wait of 5 s would stall it that long.
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
@@ -69,7 +80,7 @@ func newRestoreConsumer(opts []kgo.Opt) (*restoreConsumer, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	c := &restoreConsumer{cl: cl, stop: stop, done: make(chan struct{}), pauseAt: feedPauseAt, wake: make(chan struct{}, 1)}
+	c := &restoreConsumer{cl: cl, stop: stop, done: make(chan struct{}), pauseAt: feedPauseAt, holdBytes: holdBytes, wake: make(chan struct{}, 1)}
 	go c.poll(ctx)
 	return c, nil
 }
@@ -146,6 +157,7 @@ func (c *restoreConsumer) poll(ctx context.Context) {
 				c.cl.ResumeFetchPartitions(map[string][]int32{f.topic: {f.partition}})
 			}
 		}
+		c.active = active
 		if active == 0 {
 			cancel()
 			select {
@@ -184,7 +196,15 @@ func (f *restoreFeed) push(recs []*kgo.Record) {
 	defer f.mu.Unlock()
 	f.recs = append(f.recs, recs)
 	f.n += len(recs)
-	if f.n >= f.c.pauseAt && !f.paused {
+	for _, r := range recs {
+		f.bytes += int64(len(r.Key)+len(r.Value)) + recordOverhead
+	}
+	f.peak = max(f.peak, f.bytes)
+	hold := f.c.holdBytes
+	if hold > 0 {
+		hold = max(hold/int64(max(f.c.active, 1)), minFeedHold)
+	}
+	if (f.n >= f.c.pauseAt || hold > 0 && f.bytes >= hold) && !f.paused {
 		// Under f.mu, so that take's resume cannot come first.
 		f.paused = true
 		f.pauses++
@@ -216,7 +236,7 @@ func (f *restoreFeed) take(ctx context.Context) ([][]*kgo.Record, error) {
 	for {
 		f.mu.Lock()
 		recs, err := f.recs, f.err
-		f.recs, f.n = nil, 0
+		f.recs, f.n, f.bytes = nil, 0, 0
 		if len(recs) > 0 && f.paused {
 			f.paused = false
 			f.c.cl.ResumeFetchPartitions(map[string][]int32{f.topic: {f.partition}})

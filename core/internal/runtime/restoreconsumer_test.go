@@ -82,7 +82,7 @@ func TestRestoreConsumerFeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rc, err := newRestoreConsumer([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.FetchMaxPartitionBytes(4000)})
+	rc, err := newRestoreConsumer(0, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.FetchMaxPartitionBytes(4000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,4 +133,83 @@ func TestRestoreConsumerFeeds(t *testing.T) {
 		f.close()
 		t.Fatal("open on a closed restore consumer succeeded")
 	}
+}
+
+// A feed pauses on the bytes it holds, not only on its record count: with
+// large records, 50,000 would be far over the budget.
+func TestRestoreConsumerPausesOnBytes(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "cl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	const n, size = 4000, 2000 // 8 MB
+	var recs []*kgo.Record
+	for i := range n {
+		v := make([]byte, size)
+		copy(v, fmt.Sprintf("%d-", i))
+		recs = append(recs, &kgo.Record{Topic: "cl", Partition: 0, Value: v})
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	const fetch = 64 << 10
+	// 2 MiB for two feeds: 1 MiB each (minFeedHold).
+	rc, err := newRestoreConsumer(2<<20, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.FetchMaxPartitionBytes(fetch), kgo.FetchMaxBytes(fetch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	f, err := rc.open("cl", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rc.open("cl", 1, 0) // an idle feed: the hold is shared by two
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := int64(0)
+	for next < n {
+		time.Sleep(20 * time.Millisecond) // a slow store: let the feed fill up
+		fetched, err := f.take(ctx)
+		if err != nil {
+			t.Fatalf("take at %d: %v", next, err)
+		}
+		for _, rs := range fetched {
+			for _, r := range rs {
+				if r.Offset < next {
+					continue
+				}
+				if r.Offset != next {
+					t.Fatalf("offset %d after %d", r.Offset, next-1)
+				}
+				next++
+			}
+		}
+	}
+	f.close()
+	f.mu.Lock()
+	peak, pauses := f.peak, f.pauses
+	f.mu.Unlock()
+	if pauses == 0 {
+		t.Errorf("never paused while holding up to %d bytes (limit 1 MiB; the record limit, %d, was not reached)", peak, rc.pauseAt)
+	}
+	// Fetches buffered or in flight when the feed paused still arrive: a
+	// few fetches of the partition beyond the limit, decoded (each
+	// record's overhead included).
+	limit := int64(minFeedHold) + 4*fetch*(size+recordOverhead)/size
+	if peak > limit {
+		t.Errorf("the feed held up to %d bytes, want at most %d (1 MiB and four fetches)", peak, limit)
+	}
+	t.Logf("peak %d bytes held, %d pauses", peak, pauses)
 }

@@ -58,6 +58,8 @@ type Runtime struct {
 	lease     *lease                       // see lease.go
 	suspended atomic.Bool                  // the tasks were fenced when the lease ran out
 	owned     atomic.Pointer[[]*taskState] // the tasks, for watchLease
+	sizer     *fetchSizer                  // nil when the fetch sizes are the user's
+	sizerSeen *[]*taskState                // owned when the sizer last looked (loop only)
 
 	// fatal is the first fatal error found outside the loop's own flow (by
 	// a worker, a produce callback, a rebalance callback).
@@ -124,19 +126,13 @@ type taskState struct {
 	unsettledSince time.Time // first commit round it did not settle at, since it last did (loop only; see exactInputs)
 }
 
-// The fetch sizes of the instance's consumer (Kafka's max.partition.fetch.bytes
-// and fetch.max.bytes, counted as the brokers send them: compressed).
-// kgo.FetchMaxPartitionBytes and kgo.FetchMaxBytes given to WithKgoOptions
-// override them.
-const (
-	defaultFetchPartitionBytes = 256 << 10
-	defaultFetchBytes          = 16 << 20
-)
-
 // New validates cfg and returns a runtime; Run starts it.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.StateCleanupDelay <= 0 {
 		cfg.StateCleanupDelay = 10 * time.Minute
+	}
+	if cfg.MemoryBudget <= 0 {
+		cfg.MemoryBudget = DefaultMemoryBudget
 	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 5 * time.Second
@@ -265,12 +261,6 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		// fetch in flight returns; franz-go's default wait (5 s) stalled
 		// resumed partitions for that long when the others had no new data.
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		// Fetched records wait in franz-go's buffers until the loop polls
-		// them, decompressed: with franz-go's defaults (1 MiB per
-		// partition, 50 MiB per fetch) they were most of the process's
-		// memory. See docs/architecture.md, "Memory".
-		kgo.FetchMaxPartitionBytes(defaultFetchPartitionBytes),
-		kgo.FetchMaxBytes(defaultFetchBytes),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
@@ -278,6 +268,28 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.AdjustFetchOffsetsFn(r.adjustFetchOffsets),
 		kgo.WithHooks(r.lease, produceHook{r}),
 	}, r.cfg.KgoOpts...)
+	if !r.cfg.FetchSizesGiven {
+		// Fetched records wait in franz-go's buffers until the loop polls
+		// them, decompressed: with franz-go's defaults (1 MiB per
+		// partition, 50 MiB per fetch) they were most of the process's
+		// memory. The sizer sizes the fetches from the memory budget (see
+		// memory.go and docs/architecture.md, "Memory"), starting as if
+		// this instance owned every input partition.
+		total := 0
+		for _, t := range sourceTopics {
+			if n, err := r.partitionCount(t); err == nil {
+				total += int(n)
+			}
+		}
+		r.sizer = newFetchSizer(sharesOf(r.cfg.MemoryBudget).fetch, func() int {
+			if n := r.ownedPartitions(); n > 0 {
+				return n
+			}
+			return total
+		})
+		part, mx := r.sizer.current()
+		opts = append(opts, kgo.FetchMaxPartitionBytes(part), kgo.FetchMaxBytes(mx), kgo.WithHooks(r.sizer))
+	}
 	var cl *kgo.Client
 	// The group's callbacks (which take mu) may run as soon as the client
 	// exists: they wait until r.cl is set.
@@ -313,6 +325,9 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("kstreams: creating client: %w", err)
 	}
 	r.cl = cl
+	if r.sizer != nil {
+		r.sizer.cl.Store(cl)
+	}
 	r.mu.Unlock()
 	locked = false
 	r.lease.setSession(cl.OptValue(kgo.SessionTimeout).(time.Duration))
