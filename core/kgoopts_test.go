@@ -133,7 +133,7 @@ func (f *fetchSizes) OnNewClient(cl *kgo.Client) {
 }
 
 // The consumer's fetch sizes follow the memory budget (a quarter of it for
-// fetched records, half of that per fetch, 4 decoded bytes per fetched
+// fetched records, half of that per fetch, 10 decoded bytes per fetched
 // byte assumed until measured, divided among the input partitions), not
 // franz-go's 1 MiB and 50 MiB: fetched records are most of an app's
 // memory. kgo options given to WithKgoOptions override both.
@@ -145,11 +145,12 @@ func TestFetchSizes(t *testing.T) {
 		budget         int64
 		partition, all int32
 	}{
-		// 32 MiB for fetched records, 16 per fetch, 4 MiB fetched, over 8
-		// partitions.
-		{"defaults", nil, 0, 512 << 10, 4 << 20},
-		// 8 MiB, 4, 1 MiB fetched, over 8 partitions.
-		{"budget", nil, 32 << 20, 128 << 10, 1 << 20},
+		// 32 MiB for fetched records, 16 per fetch, 1.6 MiB fetched (10
+		// decoded bytes per fetched byte until measured), over 8 partitions.
+		{"defaults", nil, 0, 16 << 20 / 10 / 8, 16 << 20 / 10},
+		// 8 MiB, 4, 0.4 MiB fetched over 8 partitions; 1 MiB per fetch at
+		// least.
+		{"budget", nil, 32 << 20, 4 << 20 / 10 / 8, 1 << 20},
 		{"overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(1 << 20), kgo.FetchMaxBytes(50 << 20)}, 32 << 20, 1 << 20, 50 << 20},
 		// Either size given leaves both to franz-go (the other is its default).
 		{"one overridden", []kgo.Opt{kgo.FetchMaxPartitionBytes(64 << 10)}, 0, 64 << 10, 50 << 20},

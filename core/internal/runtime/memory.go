@@ -41,11 +41,13 @@ const (
 	minFetch = 1 << 20
 	maxFetch = 50 << 20
 	// The decoded bytes per fetched byte assumed before any was measured:
-	// compressed data decodes to a few times its size.
-	initialExpansion = 4
+	// on the high side (compressed data decodes to 2-4 times its size,
+	// plus the records' overhead), so that the first fetches, sized before
+	// any measurement, do not overshoot; the sizes grow once measured.
+	initialExpansion = 10
 	// resizeEvery is how many fetched batches pass between two checks of
-	// the fetch sizes.
-	resizeEvery = 256
+	// the fetch sizes (a batch is up to a producer's batch: up to 1 MiB).
+	resizeEvery = 16
 )
 
 // budgetShares splits a budget.
@@ -178,9 +180,10 @@ func (r *Runtime) ownedPartitions() int {
 
 // restoreFetchSizes returns the restore consumer's fetch sizes for a share
 // of the budget: half the share for the fetch buffered and the one in
-// flight, at initialExpansion decoded bytes per fetched byte, so an eighth
-// of it per fetch and a sixteenth per partition; the other half is for
-// the records the feeds hold (newRestoreConsumer's holdBytes).
+// flight, at 4 decoded bytes per fetched byte (changelog records are small
+// and compress less than inputs), so an eighth of it per fetch and a
+// sixteenth per partition; the other half is for the records the feeds
+// hold (newRestoreConsumer's holdBytes).
 func restoreFetchSizes(share int64) (part, max int32) {
 	return int32(clamp(share/16, 256<<10, 32<<20)), int32(clamp(share/8, minFetch, 64<<20))
 }
