@@ -60,10 +60,18 @@ var (
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the scenarios to this file")
 )
 
+// inputTopic is the topic the scenarios read (the partition sweep switches
+// it).
+var inputTopic = "input"
+
 func main() {
 	flag.Parse()
 	if *latency {
 		runLatency()
+		return
+	}
+	if *sweep != "" {
+		runSweep()
 		return
 	}
 	c, err := embedded.NewCluster(embedded.Topic("input", int32(*partitions)))
@@ -197,7 +205,7 @@ func preload(brokers []string) {
 	value := bytes.Repeat([]byte("x"), *valueSize)
 	ctx := context.Background()
 	for i := range *records {
-		cl.Produce(ctx, &kgo.Record{Topic: "input", Key: []byte("key-" + strconv.Itoa(i%*keys)), Value: value}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Topic: inputTopic, Key: []byte("key-" + strconv.Itoa(i%*keys)), Value: value}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				log.Fatal(err)
 			}
@@ -267,7 +275,7 @@ func transform(v []byte) []byte {
 // rawLoop is the franz-go baseline: poll, handle each record, produce
 // asynchronously, and every commit interval flush and commit.
 func rawLoop(ctx context.Context, brokers []string, group string, handle func(cl *kgo.Client, r *kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("input"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(inputTopic),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
@@ -343,7 +351,7 @@ func kstreamsStatelessMetrics(ctx context.Context, brokers []string, out string)
 
 func kstreamsStatelessWith(ctx context.Context, brokers []string, out string, opts ...kstreams.Option) error {
 	b := kstreams.NewBuilder()
-	src := kstreams.Source(b, "in", []string{"input"}, serde.Bytes, serde.Bytes)
+	src := kstreams.Source(b, "in", []string{inputTopic}, serde.Bytes, serde.Bytes)
 	m := kstreams.MapValues(src, "upper", func(v []byte) ([]byte, error) { return transform(v), nil })
 	kstreams.Sink(m, "out", out, serde.Bytes, serde.Bytes)
 	topo, err := b.Build()
@@ -358,7 +366,7 @@ func kstreamsCountTxn(ctx context.Context, brokers []string, out string) error {
 }
 
 func kstreamsCount(ctx context.Context, brokers []string, out string, opts ...kstreams.Option) error {
-	return kstreamsCountOn(ctx, brokers, "input", out, opts...)
+	return kstreamsCountOn(ctx, brokers, inputTopic, out, opts...)
 }
 
 func kstreamsCountOn(ctx context.Context, brokers []string, in, out string, opts ...kstreams.Option) error {

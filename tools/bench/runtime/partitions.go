@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kstreams-go/kstreams/core/embedded"
+)
+
+var sweep = flag.String("partition-sweep", "", "instead of the comparison with franz-go: run stateless/kstreams and count/kstreams on input topics of these partition counts (comma-separated, e.g. 8,64,256,1000), one instance, -records each, the counts' order rotating per round")
+
+// runSweep measures records/s and CPU per record of one instance against
+// the number of partitions it owns: the per-record cost should not grow
+// with them (#19 item 4).
+func runSweep() {
+	var counts []int
+	for _, f := range strings.Split(*sweep, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("-partition-sweep: %q is not a partition count", f)
+		}
+		counts = append(counts, n)
+	}
+	c, err := embedded.NewCluster()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.Brokers()
+	for _, n := range counts {
+		inputTopic = fmt.Sprintf("input-%d", n)
+		mustCreate(brokers, inputTopic, int32(n))
+		t := time.Now()
+		preload(brokers)
+		fmt.Printf("preloaded %s: %d records (%d keys, %d-byte values) in %v\n", inputTopic, *records, *keys, *valueSize, time.Since(t).Round(time.Millisecond))
+	}
+	type key struct {
+		scenario string
+		n        int
+	}
+	rates, cpus := map[key][]float64{}, map[key][]float64{}
+	scenarios := []struct {
+		name string
+		run  func(ctx context.Context, brokers []string, out string) error
+	}{
+		{"stateless/kstreams", kstreamsStateless},
+		{"count/kstreams", func(ctx context.Context, brokers []string, out string) error { return kstreamsCount(ctx, brokers, out) }},
+	}
+	runs := 0
+	for round := range *rounds {
+		for i := range counts {
+			n := counts[(i+round)%len(counts)]
+			inputTopic = fmt.Sprintf("input-%d", n)
+			for _, s := range scenarios {
+				if *only != "" && !strings.Contains(s.name, *only) {
+					continue
+				}
+				runs++
+				out := fmt.Sprintf("out-sweep-%d", runs)
+				mustCreate(brokers, out, int32(n))
+				ctx, cancel := context.WithCancel(context.Background())
+				errc := make(chan error, 1)
+				cpu0 := cpuTime()
+				t0 := time.Now()
+				go func() { errc <- s.run(ctx, brokers, out) }()
+				first, err := waitOutput(brokers, out, errc, false)
+				if err != nil {
+					log.Fatalf("%s, %d partitions: %v", s.name, n, err)
+				}
+				el, steady := time.Since(t0), time.Since(first)
+				cpu := cpuTime() - cpu0
+				cancel()
+				<-errc
+				rate := float64(*records) / steady.Seconds()
+				perRec := float64(cpu.Nanoseconds()) / float64(*records)
+				k := key{s.name, n}
+				rates[k] = append(rates[k], rate)
+				cpus[k] = append(cpus[k], perRec)
+				fmt.Printf("round %d  %-20s %5d partitions %9.0f records/s  (first to last output %v; %v including start-up; CPU %.0f ns/record)\n",
+					round+1, s.name, n, rate, steady.Round(time.Millisecond), el.Round(time.Millisecond), perRec)
+			}
+		}
+	}
+	fmt.Printf("\nmedian of %d rounds (ratio: to the first partition count):\n", *rounds)
+	for _, s := range scenarios {
+		base := key{s.name, counts[0]}
+		if len(rates[base]) == 0 {
+			continue
+		}
+		for _, n := range counts {
+			k := key{s.name, n}
+			fmt.Printf("%-20s %5d partitions %9.0f records/s (%.2f)  CPU %5.0f ns/record (%.2f)\n", s.name, n,
+				medianOf(rates[k]), medianOf(rates[k])/medianOf(rates[base]), medianOf(cpus[k]), medianOf(cpus[k])/medianOf(cpus[base]))
+		}
+	}
+}
