@@ -58,7 +58,12 @@
 // Every database a Supplier opens shares one block cache (WithCacheSize)
 // and one table-file cache (WithMaxOpenFiles), created with the first store
 // and released with the last. Memtables are per store (WithMemTableSize,
-// 8 MiB: restores ran 2.4 times faster than with Pebble's 4 MiB);
+// 8 MiB: restores ran 2.4 times faster than with Pebble's 4 MiB). Under an
+// application's memory budget (kstreams.WithMemoryBudget, passed as
+// store.BackendContext.MemoryBudget) the cache is half the budget's share
+// for stores and the memtables share the other half (two per store
+// instance, 1 MiB to 8 MiB each), unless WithCacheSize or WithMemTableSize
+// are given;
 // table files have Bloom filters (10 bits per key) so that a Get of a
 // missing key, common in aggregations, rarely reads a data block. Each store
 // runs one compaction at a time, two when its level 0 backs up: stores

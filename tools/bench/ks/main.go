@@ -213,8 +213,16 @@ func main() {
 	}
 	if want("recovery") && *recoveryKeys > 0 {
 		rec := h.preload("in-recovery", *recoveryKeys, *recoveryKeys, false)
-		for _, impl := range []string{"kstreams", "kafka-streams"} {
-			rep.recovery = append(rep.recovery, h.recover(impl, rec))
+		// The kstreams rows (variants included) and Kafka Streams with one
+		// thread.
+		var rcs []contender
+		for _, c := range cs {
+			if c.impl == "kstreams" || c.name == "kafka-streams" {
+				rcs = append(rcs, c)
+			}
+		}
+		for _, c := range rcs {
+			rep.recovery = append(rep.recovery, h.recover(c, rec))
 		}
 	}
 	rep.wall = time.Since(wall)
@@ -739,15 +747,15 @@ type recovery struct {
 	changelogRecs int64
 }
 
-func (h *harness) recover(impl string, in *input) (rec recovery) {
+func (h *harness) recover(c contender, in *input) (rec recovery) {
 	h.n++
+	impl := c.name
 	name := "recovery-" + impl
 	out := fmt.Sprintf("out-%d-%s", h.n, name)
 	appID := fmt.Sprintf("bench-%d-%s", h.n, name)
 	stateDir := filepath.Join(p.run, "state", appID)
 	h.outTopic(out)
 	rec = recovery{impl: impl, keys: int(in.total)}
-	c := contender{name: impl, impl: impl, threads: 1}
 	pr := h.startApp("count", c, in.topic, out, appID, stateDir, name+"-initial")
 	first, last, err := h.waitOutput(pr, out, 0, in.total, *runTimeout)
 	// Let a commit happen so that the restart does not reprocess the input.
