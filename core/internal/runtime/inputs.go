@@ -25,7 +25,6 @@ import (
 // twice. Under the async ordering modes a unit may still run at the flush;
 // it is then applied again after a crash, as with a changelog.
 
-
 // keepsInputs reports whether ts has stores that keep input offsets.
 func (ts *taskState) keepsInputs() bool {
 	for _, ds := range ts.durable {

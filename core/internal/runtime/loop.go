@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The poll loop: it polls, runs the records of synchronous tasks on its
-// own goroutine and hands the others to dispatch, and runs punctuations and
-// commits on schedule.
+// The poll loop: it polls, runs the records of synchronous tasks (on its
+// own goroutine, and different tasks in parallel) and hands the others to
+// dispatch, and runs punctuations and commits on schedule.
 
 // fatalFetchError reports whether a fetch error needs the operator: a
 // non-retriable Kafka error (authorization, for instance). Everything else
@@ -134,11 +137,12 @@ func (r *Runtime) loop(ctx context.Context) error {
 	}
 }
 
-// process runs a poll's records: partitions of synchronous tasks one after
-// another on this goroutine, each in offset order; records of concurrent
-// tasks go to the workers.
+// process runs a poll's records: records of concurrent tasks go to the
+// workers; the partitions of synchronous tasks are processed each in offset
+// order, different tasks in parallel (see processSyncTasks).
 func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 	var err error
+	work := r.syncWork[:0]
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if err != nil || len(p.Records) == 0 || r.killed.Load() {
 			return
@@ -166,9 +170,102 @@ func (r *Runtime) process(ctx context.Context, fetches kgo.Fetches) error {
 			r.dispatchPartition(ts, p)
 			return
 		}
-		err = r.processSync(ctx, ts, p)
+		work = append(work, syncPartition{ts, p})
 	})
-	return err
+	serr := r.processSyncTasks(ctx, work)
+	clear(work)
+	r.syncWork = work[:0]
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// syncPartition is a polled partition of a synchronous task.
+type syncPartition struct {
+	ts *taskState
+	p  kgo.FetchTopicPartition
+}
+
+// processSyncTasks processes the polled partitions of synchronous tasks.
+// A task's partitions run one after another on one goroutine, in poll
+// order; different tasks run in parallel on up to GOMAXPROCS goroutines
+// (the loop's among them), as their state, trackers and completions are
+// their own, and the loop waits for all of them: commits, rebalances and
+// the next poll see every task between two polls, as when they ran on the
+// loop alone. A task stops at its first error; the first task's error (in
+// poll order) is returned.
+func (r *Runtime) processSyncTasks(ctx context.Context, work []syncPartition) error {
+	if len(work) == 0 {
+		return nil
+	}
+	procs := goruntime.GOMAXPROCS(0)
+	one := len(work) == 1 || procs == 1
+	if !one {
+		one = true
+		for _, w := range work[1:] {
+			if w.ts != work[0].ts {
+				one = false
+				break
+			}
+		}
+	}
+	if one {
+		for _, w := range work {
+			if err := r.processSync(ctx, w.ts, w.p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Group by task, keeping poll order within each.
+	groups := r.syncGroups[:0]
+	for i := range work {
+		g := -1
+		for j := range groups {
+			if work[groups[j][0]].ts == work[i].ts {
+				g = j
+				break
+			}
+		}
+		if g < 0 {
+			groups = append(groups, nil)
+			g = len(groups) - 1
+		}
+		groups[g] = append(groups[g], i)
+	}
+	errs := make([]error, len(groups))
+	var next atomic.Int64
+	run := func() {
+		for {
+			g := int(next.Add(1) - 1)
+			if g >= len(groups) {
+				return
+			}
+			for _, i := range groups[g] {
+				if err := r.processSync(ctx, work[i].ts, work[i].p); err != nil {
+					errs[g] = err
+					break
+				}
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(procs, len(groups)) - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
+	for i := range groups {
+		groups[i] = groups[i][:0]
+	}
+	r.syncGroups = groups[:0]
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // processSync processes a partition's records in order on the loop. They

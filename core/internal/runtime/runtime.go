@@ -53,6 +53,8 @@ type Runtime struct {
 	rebuilds       []*taskState              // tasks closed to be rebuilt once their processors return (guarded by mu)
 	rebuilding     atomic.Bool               // len(rebuilds) > 0, for the loop's poll wait
 	rewound        map[string]map[int32]bool // partitions rewound in this loop iteration: their polled records are dropped (loop only)
+	syncWork       []syncPartition           // a poll's partitions of synchronous tasks (loop only; see process)
+	syncGroups     [][]int                   // syncWork's indexes by task (loop only)
 	given          map[string]map[int32]bool // partitions given up (revoked, lost) since the loop last processed (guarded by mu)
 
 	lease     *lease                       // see lease.go

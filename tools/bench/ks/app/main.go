@@ -55,10 +55,16 @@ var (
 	memLimit     = flag.Int64("memlimit", 0, "debug.SetMemoryLimit in bytes (0: leave it)")
 	memBudget    = flag.Int64("memory-budget", 0, "kstreams.WithMemoryBudget in bytes (0: the default)")
 	memStats     = flag.Bool("memstats", false, "sample Go's memory statistics every 50 ms and print their peaks on exit")
+
+	// CPU scaling (-kstreams-variant procs1="-gomaxprocs 1").
+	gomaxprocs = flag.Int("gomaxprocs", 0, "runtime.GOMAXPROCS (0: leave it)")
 )
 
 func main() {
 	flag.Parse()
+	if *gomaxprocs > 0 {
+		runtime.GOMAXPROCS(*gomaxprocs)
+	}
 	topo, err := build(*scenario)
 	if err != nil {
 		log.Fatal(err)
