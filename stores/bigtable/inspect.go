@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"cloud.google.com/go/bigtable"
+
+	"github.com/kstreams-go/kstreams/core/store"
 )
 
 // InstanceRows returns the row range holding every row of one store
@@ -24,6 +26,9 @@ type InstanceState struct {
 	// is false if none is stored.
 	Offset    int64
 	HasOffset bool
+	// Inputs are the input offsets stored by the last FlushInputs (nil if
+	// none).
+	Inputs store.InputOffsets
 	// Committed is the version of the last committed flush (the owner's
 	// epoch in the high bits).
 	Committed uint64
@@ -60,6 +65,12 @@ func ReadInstanceState(ctx context.Context, client *bigtable.Client, table, fami
 			if len(v) == 8 {
 				s.Committed = binary.BigEndian.Uint64(v)
 			}
+		case colInputs:
+			in, err := store.ParseInputOffsets(v)
+			if err != nil {
+				return s, fmt.Errorf("bigtable store %s/%s/%d: meta row column %s: %w", app, storeName, partition, colInputs, err)
+			}
+			s.Inputs = in
 		case colPending:
 			s.Pending = len(v) == 8
 		case colExcluded:

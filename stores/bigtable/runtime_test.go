@@ -48,7 +48,8 @@ func (c *countBoth) Close() error { return nil }
 
 // A count under the runtime, in a logged and an unlogged store, over two
 // runs of the application: the counts carry on from Bigtable, each
-// instance was opened by both runs, only the logged store holds an offset,
+// instance was opened by both runs, only the logged store holds a
+// changelog offset and only the unlogged one input offsets,
 // and the round trips stay far below one per record.
 func TestCountUnderRuntime(t *testing.T) {
 	if testing.Short() {
@@ -128,8 +129,8 @@ func TestCountUnderRuntime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Epoch < 2 || st.HasOffset != (s == "logged") || st.Pending {
-				t.Errorf("store %s partition %d: %+v; want epoch 2 or more, an offset only with a changelog, no pending flush", s, p, st)
+			if st.Epoch < 2 || st.HasOffset != (s == "logged") || (st.Inputs != nil) != (s == "unlogged") || st.Pending {
+				t.Errorf("store %s partition %d: %+v; want epoch 2 or more, a changelog offset only with a changelog, input offsets only without, no pending flush", s, p, st)
 			}
 		}
 	}

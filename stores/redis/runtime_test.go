@@ -130,8 +130,9 @@ func TestCountUnderRuntime(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, hasOffset := meta["offset"]
-			if epoch, _ := strconv.Atoi(meta["epoch"]); epoch < 2 || hasOffset != (s == "logged") {
-				t.Errorf("store %s partition %d: meta %v; want epoch 2 or more, an offset only with a changelog", s, p, meta)
+			_, hasInputs := meta["inputs"]
+			if epoch, _ := strconv.Atoi(meta["epoch"]); epoch < 2 || hasOffset != (s == "logged") || hasInputs != (s == "unlogged") {
+				t.Errorf("store %s partition %d: meta %q; want epoch 2 or more, a changelog offset only with a changelog, input offsets only without", s, p, meta)
 			}
 		}
 	}
