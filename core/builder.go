@@ -19,13 +19,14 @@ type Builder struct {
 	byName  map[string]*nodeDef
 	stores  []*store.Spec
 	managed map[string]int32 // topics the application creates (Through), with partition counts
+	globals map[string]bool  // names of the stores declared with AddGlobalStore
 	errs    []error
 	built   bool
 }
 
 // NewBuilder returns an empty Builder.
 func NewBuilder() *Builder {
-	return &Builder{byName: map[string]*nodeDef{}, managed: map[string]int32{}}
+	return &Builder{byName: map[string]*nodeDef{}, managed: map[string]int32{}, globals: map[string]bool{}}
 }
 
 // Node is a typed handle to a node whose output records are Record[K, V].
@@ -177,6 +178,12 @@ func (b *Builder) Build() (*Topology, error) {
 		}
 	}
 	for _, s := range b.stores {
+		if src := s.Source(); b.globals[s.Name()] && src != nil {
+			if other, ok := topicOwner[src.Topic]; ok {
+				errs = append(errs, fmt.Errorf("topic %q is read by source %q and by global store %q; a global store's topic is read by it alone", src.Topic, other, s.Name()))
+			}
+			topicOwner[src.Topic] = "global store " + s.Name()
+		}
 		if !used[s.Name()] {
 			errs = append(errs, fmt.Errorf("store %q is declared but no processor uses it", s.Name()))
 		}
@@ -236,6 +243,11 @@ func checkCycles(nodes []*nodeDef) error {
 // components of nodes joined by edges and by shared stores.
 func (b *Builder) compile(storeByName map[string]*store.Spec) *graph.Topology {
 	g := &graph.Topology{Stores: b.stores, ManagedTopics: b.managed}
+	for _, s := range b.stores {
+		if b.globals[s.Name()] {
+			g.GlobalStores = append(g.GlobalStores, s)
+		}
+	}
 	idx := map[*nodeDef]int{}
 	parent := make([]int, len(b.nodes))
 	for i, n := range b.nodes {
@@ -257,6 +269,9 @@ func (b *Builder) compile(storeByName map[string]*store.Spec) *graph.Topology {
 			union(i, idx[p])
 		}
 		for _, s := range n.Stores {
+			if b.globals[s] {
+				continue // every task reads a global store: it joins no sub-topologies
+			}
 			if j, ok := storeUser[s]; ok {
 				union(i, j)
 			} else {
@@ -299,6 +314,9 @@ func (b *Builder) compile(storeByName map[string]*store.Spec) *graph.Topology {
 			st.SinkTopics = append(st.SinkTopics, n.Topics...)
 		}
 		for _, s := range n.Stores {
+			if b.globals[s] {
+				continue
+			}
 			if !slices.ContainsFunc(st.Stores, func(o *store.Spec) bool { return o.Name() == s }) {
 				st.Stores = append(st.Stores, storeByName[s])
 			}

@@ -45,6 +45,9 @@ type Driver struct {
 	pending []*kgo.Record            // produced records to feed back into sources
 	hashers map[string]kgo.TopicPartitioner
 	closed  bool
+
+	globals       map[string]*globalStore // by store name (see global.go)
+	globalByTopic map[string]*globalStore
 }
 
 type topicPartition struct {
@@ -105,6 +108,9 @@ func New(t *kstreams.Topology, opts ...Option) (*Driver, error) {
 			n = p
 		}
 	}
+	if err := d.openGlobals(); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -136,7 +142,8 @@ func (d *Driver) pipe(r *kgo.Record) error {
 		return errors.New("kstreamstest: driver is closed")
 	}
 	st := d.bySource[r.Topic]
-	if st == nil {
+	g := d.globalByTopic[r.Topic]
+	if st == nil && g == nil {
 		return fmt.Errorf("kstreamstest: no source reads topic %q", r.Topic)
 	}
 	n := d.partitionCount(r.Topic)
@@ -146,6 +153,12 @@ func (d *Driver) pipe(r *kgo.Record) error {
 	tp := topicPartition{r.Topic, r.Partition}
 	r.Offset = d.offsets[tp]
 	d.offsets[tp]++
+	if g != nil {
+		if err := d.applyGlobal(g, r); err != nil {
+			return err
+		}
+		return d.drain()
+	}
 	t, err := d.task(st, r.Partition)
 	if err != nil {
 		return err
@@ -162,6 +175,13 @@ func (d *Driver) drain() error {
 	for len(d.pending) > 0 {
 		r := d.pending[0]
 		d.pending = d.pending[1:]
+		if g := d.globalByTopic[r.Topic]; g != nil {
+			if err := d.applyGlobal(g, r); err != nil {
+				d.pending = d.pending[:0]
+				return err
+			}
+			continue
+		}
 		st := d.bySource[r.Topic]
 		t, err := d.task(st, r.Partition)
 		if err != nil {
@@ -207,6 +227,7 @@ func (d *Driver) Close() error {
 	for _, t := range d.taskList {
 		errs = append(errs, t.Close())
 	}
+	errs = append(errs, d.closeGlobals())
 	return errors.Join(errs...)
 }
 
@@ -242,7 +263,7 @@ func (h *host) Emit(_ context.Context, r *kgo.Record) error {
 	r.Offset = d.offsets[tp]
 	d.offsets[tp]++
 	d.outputs[r.Topic] = append(d.outputs[r.Topic], r)
-	if d.bySource[r.Topic] != nil {
+	if d.bySource[r.Topic] != nil || d.globalByTopic[r.Topic] != nil {
 		d.pending = append(d.pending, r)
 	}
 	return nil
@@ -380,9 +401,18 @@ func GetStore[S any](d *Driver, name string) (S, error) {
 	return GetStoreOf[S](d, name, 0)
 }
 
-// GetStoreOf returns the store named name of the task for partition.
+// GetStoreOf returns the store named name of the task for partition. A
+// global store (kstreams.AddGlobalStore) has one instance, whatever the
+// partition; it is read-only.
 func GetStoreOf[S any](d *Driver, name string, partition int32) (S, error) {
 	var zero S
+	if g, ok := d.globals[name]; ok {
+		typed, ok := g.view.(S)
+		if !ok {
+			return zero, fmt.Errorf("kstreamstest: global store %q is a %T, not a %v", name, g.view, reflect.TypeFor[S]())
+		}
+		return typed, nil
+	}
 	for _, st := range d.g.Subtopologies {
 		for _, spec := range st.Stores {
 			if spec.Name() != name {

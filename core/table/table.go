@@ -17,10 +17,13 @@
 // t.Reader(pc). A processor that reads a table runs in the table's
 // sub-topology: its input must be partitioned like the table's topic.
 //
-// The table's store is an ordinary changelogged key-value store named after
-// the table (<application id>-<name>-changelog). A table read from a topic
-// could restore from that topic instead; the runtime does not offer that
-// yet, so such a table keeps a changelog topic of its own.
+// The table's store is a key-value store named after the table. A table
+// read from a topic restores from that topic; the others have a changelog
+// topic (<application id>-<name>-changelog).
+//
+// Global builds a global table: every partition of its topic on every
+// instance, readable by the processors of any task (see Global and
+// join.StreamGlobalTable).
 //
 // Go 1.26 has no method type parameters, so tables are built with
 // functions taking the builder or the parent node, like the builder

@@ -307,6 +307,8 @@ var topologies = []struct {
 	{"table-agg", tableCase("in")},
 	{"stream-table", tableCase("stream", "table")},
 	{"stream-table-left", tableCase("stream", "table")},
+	{"stream-global", tableCase("stream", "global")},
+	{"stream-global-left", tableCase("stream", "global")},
 	{"table-table", tableCase("left", "right")},
 	{"table-table-left", tableCase("left", "right")},
 	{"table-table-outer", tableCase("left", "right")},

@@ -125,6 +125,21 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(j, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
+	case "stream-global", "stream-global-left":
+		// The stream's value vD looks up the global table's key k0D; null
+		// values are dropped as for stream-table.
+		s := kstreams.Filter(kstreams.Source(b, "stream", []string{"stream"}, serde.String, serde.Bytes), "drop-nulls",
+			func(r kstreams.Record[string, []byte]) bool { return r.Value != nil })
+		g := table.Global(b, "glob", "global", serde.String, serde.Bytes, memory.Supplier())
+		keyOf := func(_ string, v []byte) (string, error) { return "k0" + string(v[1:]), nil }
+		var j kstreams.Node[string, []byte]
+		if name == "stream-global" {
+			j = join.StreamGlobalTable(s, g, "join", keyOf, func(_ string, v, row []byte) ([]byte, error) { return joined(&v, &row), nil })
+		} else {
+			j = join.StreamGlobalTableLeft(s, g, "join", keyOf, func(_ string, v []byte, row *[]byte) ([]byte, error) { return joined(&v, row), nil })
+		}
+		kstreams.Sink(j, "out", "out", serde.String, serde.Bytes)
+		return []string{"out"}, nil
 	case "stream-stream", "stream-stream-left", "stream-stream-outer":
 		// Kafka Streams drops null values before the join (see stream-table).
 		dropNulls := func(r kstreams.Record[string, []byte]) bool { return r.Value != nil }

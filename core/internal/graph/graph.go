@@ -88,6 +88,10 @@ type Topology struct {
 	// ManagedTopics are topics the application creates if missing, with
 	// their partition counts (repartition topics).
 	ManagedTopics map[string]int32
+	// GlobalStores are the global stores (see global.go): in no
+	// sub-topology, each filled from every partition of its source topic
+	// (Spec.Source) and read by the processors of any task.
+	GlobalStores []*store.Spec
 }
 
 // Subtopology is a connected part of a topology: the nodes reachable from

@@ -82,6 +82,7 @@ type Runtime struct {
 	// restorerClosed: Run closed the restore consumer; no restore starts.
 	restorerClosed bool
 	stats          stats
+	globals        *globals // the global stores, once filled (see global.go)
 }
 
 // taskState is a task with its completion tracking.
@@ -227,6 +228,10 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if err := r.prepareTopicsRetrying(ctx); err != nil {
 		return fmt.Errorf("kstreams: preparing topics: %w", err)
 	}
+	if err := r.startGlobals(ctx); err != nil {
+		return fmt.Errorf("kstreams: global stores: %w", err)
+	}
+	defer r.stopGlobals() // after the tasks that read them are closed (below)
 
 	r.stopCtx = ctx
 	produceCtx, cancelProduce := context.WithCancel(context.Background())

@@ -35,6 +35,14 @@ type Host interface {
 	Logger() *slog.Logger
 }
 
+// GlobalHost is implemented by hosts that run global stores: a task's
+// processors get the host's read-only view of a global store by its name.
+type GlobalHost interface {
+	// GlobalStore returns the typed view of the global store named name,
+	// and false when there is none.
+	GlobalStore(name string) (any, bool)
+}
+
 // Store is one of a task's open stores.
 type Store struct {
 	Spec    *store.Spec
@@ -234,6 +242,11 @@ func (t *Task) TaskID() graph.TaskID { return t.id }
 func (t *Task) Store(name string) (any, error) {
 	s, ok := t.stores[name]
 	if !ok {
+		if gh, isGlobal := t.host.(GlobalHost); isGlobal {
+			if g, ok := gh.GlobalStore(name); ok {
+				return g, nil
+			}
+		}
 		return nil, fmt.Errorf("task %s has no store %q", t.id, name)
 	}
 	return s.Typed, nil

@@ -28,12 +28,14 @@ import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
+import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KGroupedTable;
 import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
+import org.apache.kafka.streams.kstream.KeyValueMapper;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.StreamJoined;
@@ -297,6 +299,18 @@ public final class KsDiff {
         KStream<String, String> s = b.stream("stream", Consumed.with(Serdes.String(), Serdes.String()));
         KTable<String, String> t = table(b, "table", "tbl");
         KStream<String, String> j = name.endsWith("-left") ? s.leftJoin(t, KsDiff::joined) : s.join(t, KsDiff::joined);
+        j.to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "stream-global":
+      case "stream-global-left": {
+        // The stream's value vD looks up the global table's key k0D. Kafka
+        // Streams maps a record's key before it drops a null value.
+        KStream<String, String> s = b.stream("stream", Consumed.with(Serdes.String(), Serdes.String()));
+        GlobalKTable<String, String> g = b.globalTable("global", Consumed.with(Serdes.String(), Serdes.String()),
+            Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("glob").withKeySerde(Serdes.String()).withValueSerde(Serdes.String()));
+        KeyValueMapper<String, String, String> keyOf = (k, v) -> v == null ? null : "k0" + v.substring(1);
+        KStream<String, String> j = name.endsWith("-left") ? s.leftJoin(g, keyOf, KsDiff::joined) : s.join(g, keyOf, KsDiff::joined);
         j.to("out", Produced.with(Serdes.String(), Serdes.String()));
         return List.of("out");
       }
