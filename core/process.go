@@ -227,9 +227,10 @@ func ForEach[K, V any](parent Node[K, V], name string, fn func(Record[K, V]) err
 // by a new key (counting words of lines, say) needs. The application creates
 // topic with the given number of partitions if it does not exist. The
 // processing before and after Through are separate sub-topologies, linked
-// only by the topic.
-func Through[K, V any](parent Node[K, V], name, topic string, partitions int32, keys serde.Serde[K], values serde.Serde[V]) Node[K, V] {
-	Sink(parent, name+"-sink", topic, keys, values)
+// only by the topic. opts configure the sink "<name>-sink" (for example
+// WithPartitioner).
+func Through[K, V any](parent Node[K, V], name, topic string, partitions int32, keys serde.Serde[K], values serde.Serde[V], opts ...SinkOption[K, V]) Node[K, V] {
+	Sink(parent, name+"-sink", topic, keys, values, opts...)
 	if parent.b == nil {
 		return Node[K, V]{}
 	}

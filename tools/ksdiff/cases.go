@@ -312,6 +312,8 @@ var topologies = []struct {
 	{"table-table", tableCase("left", "right")},
 	{"table-table-left", tableCase("left", "right")},
 	{"table-table-outer", tableCase("left", "right")},
+	{"fk", tableCase("left", "right")},
+	{"fk-left", tableCase("left", "right")},
 	{"stream-stream", streamJoinCase},
 	{"stream-stream-left", streamJoinCase},
 	{"stream-stream-outer", streamJoinCase},

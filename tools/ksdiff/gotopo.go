@@ -158,6 +158,20 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(j, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
+	case "fk", "fk-left":
+		// A left value vD refers to the right table's key k0D.
+		l := table.FromTopic(b, "l", "left", serde.String, serde.Bytes, memory.Supplier())
+		r := table.FromTopic(b, "r", "right", serde.String, serde.Bytes, memory.Supplier())
+		fk := func(_ string, v []byte) (string, error) { return "k0" + string(v[1:]), nil }
+		topics := join.ForeignKeyTopics{Subscription: "fk-subscription", SubscriptionPartitions: 1, Response: "fk-response", ResponsePartitions: 1}
+		var j kstreams.Node[string, *[]byte]
+		if name == "fk" {
+			j = join.ForeignKey(l, r, "join", fk, func(_ string, lv, rv []byte) ([]byte, error) { return joined(&lv, &rv), nil }, topics, memory.Supplier())
+		} else {
+			j = join.ForeignKeyLeft(l, r, "join", fk, func(_ string, lv []byte, rv *[]byte) ([]byte, error) { return joined(&lv, rv), nil }, topics, memory.Supplier())
+		}
+		kstreams.Sink(j, "out", "out", serde.String, table.Nullable(serde.Bytes))
+		return []string{"out"}, nil
 	case "table-table", "table-table-left", "table-table-outer":
 		l := table.FromTopic(b, "l", "left", serde.String, serde.Bytes, memory.Supplier())
 		r := table.FromTopic(b, "r", "right", serde.String, serde.Bytes, memory.Supplier())

@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.function.Function;
 import java.util.stream.Stream;
 
 import org.apache.kafka.common.serialization.Serdes;
@@ -327,6 +328,16 @@ public final class KsDiff {
         } else {
           j = l.join(r, KsDiff::joined);
         }
+        j.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
+        return List.of("out");
+      }
+      case "fk":
+      case "fk-left": {
+        // A left value vD refers to the right table's key k0D.
+        KTable<String, String> l = table(b, "left", "l");
+        KTable<String, String> r = table(b, "right", "r");
+        Function<String, String> fk = v -> "k0" + v.substring(1);
+        KTable<String, String> j = name.endsWith("-left") ? l.leftJoin(r, fk, KsDiff::joined) : l.join(r, fk, KsDiff::joined);
         j.toStream().to("out", Produced.with(Serdes.String(), Serdes.String()));
         return List.of("out");
       }
