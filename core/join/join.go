@@ -3,6 +3,12 @@
 //
 //   - StreamTable and StreamTableLeft: each stream record is joined with
 //     the table's row of its key at the moment the record is processed.
+//   - StreamGlobalTable and StreamGlobalTableLeft: each stream record is
+//     joined with the row of a global table (table.Global) whose key a
+//     key mapper computes from the record.
+//   - ForeignKey and ForeignKeyLeft: each row of a table is joined with
+//     the row of another table that its foreign key names (KIP-213),
+//     through a subscription and a response topic.
 //   - TableTable, TableTableLeft and TableTableOuter: an update of either
 //     table is joined with the other table's row of its key; the result is
 //     a table's update stream (nil for a deleted result).
@@ -12,7 +18,8 @@
 //     forwarded once their window has closed, never before, so no
 //     unmatched result is followed by a match.
 //
-// Both sides of a join must be partitioned alike (the same key serde and
+// Apart from global-table and foreign-key joins, both sides of a join must
+// be partitioned alike (the same key serde and
 // partitioner, the same number of partitions): a join runs in the
 // sub-topology of its table, and reads only its task's part of it.
 //
