@@ -157,6 +157,47 @@ func AggregateGroups[K, V, A any](g Groups[K, V], name string, aggs serde.Serde[
 	})
 }
 
+// ReduceGroups adds a table reducing each group of g to one value: a
+// group's first value is its aggregate, a value joining it later is
+// combined with the aggregate by add, a value leaving it is taken out by
+// subtract (Kafka Streams' KGroupedTable.reduce(adder, subtractor)). The
+// table, named name, holds each group's aggregate, stamped with the latest
+// timestamp of its changes; every change forwards the group's new
+// aggregate. A group whose values all left keeps its aggregate, as
+// subtract left it.
+func ReduceGroups[K, V any](g Groups[K, V], name string, supplier store.Supplier,
+	add, subtract func(key K, agg, value V) (V, error), opts ...Option) Table[K, V] {
+	return build(g.changes, name, g.keys, g.values, supplier, opts, func() error {
+		if add == nil || subtract == nil {
+			return errors.New("nil add or subtract function")
+		}
+		return nil
+	}, func(key K, c Change[V], old *Row[V], ts time.Time) (*Row[V], error) {
+		if old == nil {
+			if c.New == nil {
+				return nil, nil // a value leaving a group with no aggregate
+			}
+			return &Row[V]{Value: *c.New, Timestamp: ts}, nil
+		}
+		agg := Row[V]{Value: old.Value, Timestamp: ts}
+		if old.Timestamp.After(ts) {
+			agg.Timestamp = old.Timestamp
+		}
+		var err error
+		if c.Old != nil {
+			if agg.Value, err = subtract(key, agg.Value, *c.Old); err != nil {
+				return nil, err
+			}
+		}
+		if c.New != nil {
+			if agg.Value, err = add(key, agg.Value, *c.New); err != nil {
+				return nil, err
+			}
+		}
+		return &agg, nil
+	})
+}
+
 // CountGroups adds a table counting the rows of each group of g. See
 // AggregateGroups.
 func CountGroups[K, V any](g Groups[K, V], name string, supplier store.Supplier, opts ...Option) Table[K, int64] {

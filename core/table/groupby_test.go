@@ -62,6 +62,55 @@ func TestGroupByCount(t *testing.T) {
 	}
 }
 
+// The users of each region as one value: a reduce with a subtractor.
+func TestGroupByReduce(t *testing.T) {
+	b := kstreams.NewBuilder()
+	users := table.FromTopic(b, "users", "users", serde.String, serde.String, memory.Supplier())
+	byRegion := table.GroupBy(users, "by-region", "users-by-region", 1, serde.String, serde.String,
+		func(user, region string) (string, string, error) { return region, user, nil })
+	members := table.ReduceGroups(byRegion, "members", memory.Supplier(),
+		func(_ string, agg, user string) (string, error) { return agg + "+" + user, nil },
+		func(_ string, agg, user string) (string, error) { return agg + "-" + user, nil })
+	var got []string
+	kstreams.ForEach(members.Updates(), "out", func(r kstreams.Record[string, *string]) error {
+		got = append(got, fmt.Sprintf("%s:%s@%d", r.Key, *r.Value, int(r.Timestamp.Sub(t0)/time.Minute)))
+		return nil
+	})
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := kstreamstest.New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	in := kstreamstest.Input(d, "users", serde.String, table.Nullable(serde.String))
+	eu, us := "eu", "us"
+	for i, s := range []struct {
+		user   string
+		region *string
+	}{{"ann", &eu}, {"bob", &eu}, {"ann", &us}, {"cid", &eu}, {"bob", nil}} {
+		if err := in.PipeAt(s.user, s.region, t0.Add(time.Duration(5-i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A group's first value is its aggregate (no separator); the latest
+	// timestamp of a group's changes stamps it.
+	if want := "eu:ann@5 eu:ann+bob@5 eu:ann+bob-ann@5 us:ann@3 eu:ann+bob-ann+cid@5 eu:ann+bob-ann+cid-bob@5";  strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+
+	b = kstreams.NewBuilder()
+	users = table.FromTopic(b, "users", "users", serde.String, serde.String, memory.Supplier())
+	byRegion = table.GroupBy(users, "by-region", "users-by-region", 1, serde.String, serde.String,
+		func(user, region string) (string, string, error) { return region, user, nil })
+	table.ReduceGroups(byRegion, "members", memory.Supplier(), nil, nil)
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), "table members: nil add or subtract function") {
+		t.Errorf("Build: %v", err)
+	}
+}
+
 func FuzzChangeSerde(f *testing.F) {
 	s := table.ChangeSerdeForTest(serde.String)
 	for _, c := range []table.Change[string]{{}, {New: ptr("a")}, {Old: ptr("b")}, {New: ptr(""), Old: ptr("old")}} {

@@ -6,7 +6,8 @@
 // null value deletes its key), from a stream of the topology (FromStream,
 // FromChanges), by aggregating a stream per key (Count, Reduce,
 // Aggregate), or by aggregating another table's rows regrouped by a new key
-// (GroupBy, then CountGroups or AggregateGroups). Its updates flow on as a node of *V, nil for a deletion
+// (GroupBy, then CountGroups, AggregateGroups or ReduceGroups). Its updates
+// flow on as a node of *V, nil for a deletion
 // (Updates); a sink writes them back as a table topic with Nullable:
 //
 //	customers := table.FromTopic(b, "customers", "customers", serde.String, customerSerde, memory.Supplier())

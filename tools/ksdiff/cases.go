@@ -305,6 +305,7 @@ var topologies = []struct {
 	{"stream-reduce", tableCase("in")},
 	{"table-count", tableCase("in")},
 	{"table-agg", tableCase("in")},
+	{"table-reduce", tableCase("in")},
 	{"stream-table", tableCase("stream", "table")},
 	{"stream-table-left", tableCase("stream", "table")},
 	{"stream-global", tableCase("stream", "global")},

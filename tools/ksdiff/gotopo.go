@@ -89,15 +89,26 @@ func buildGo(b *kstreams.Builder, c *testCase) ([]string, error) {
 		}
 		kstreams.Sink(out, "out", "out", serde.String, serde.Bytes)
 		return []string{"out"}, nil
-	case "table-count", "table-agg":
+	case "table-count", "table-agg", "table-reduce":
 		t := table.FromTopic(b, "tbl", "in", serde.String, serde.Bytes, memory.Supplier())
 		byValue := table.GroupBy(t, "by-value", "by-value", 1, serde.String, serde.String,
 			func(k string, v []byte) (string, string, error) { return string(v), k, nil })
 		var out kstreams.Node[string, []byte]
-		if name == "table-count" {
+		switch name {
+		case "table-count":
 			n := table.CountGroups(byValue, "count", memory.Supplier())
 			out = kstreams.MapValues(n.Updates(), "format", func(n *int64) ([]byte, error) { return []byte(strconv.FormatInt(*n, 10)), nil })
-		} else {
+		case "table-reduce":
+			r := table.ReduceGroups(byValue, "reduce", memory.Supplier(),
+				func(_ string, agg, k string) (string, error) { return agg + "+" + k, nil },
+				func(_ string, agg, k string) (string, error) { return agg + "-" + k, nil })
+			out = kstreams.MapValues(r.Updates(), "format", func(s *string) ([]byte, error) {
+				if s == nil {
+					return nil, nil // a value leaving a group that has no aggregate: a tombstone
+				}
+				return []byte(*s), nil
+			})
+		default:
 			a := table.AggregateGroups(byValue, "agg", serde.String, memory.Supplier(), func() string { return "" },
 				func(_ string, k, agg string) (string, error) { return agg + "+" + k, nil },
 				func(_ string, k, agg string) (string, error) { return agg + "-" + k, nil })

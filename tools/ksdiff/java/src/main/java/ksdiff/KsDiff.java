@@ -276,7 +276,8 @@ public final class KsDiff {
         return List.of("out");
       }
       case "table-count":
-      case "table-agg": {
+      case "table-agg":
+      case "table-reduce": {
         // Regroup a table by its value: each value's group holds the keys
         // that have it.
         KGroupedTable<String, String> g = table(b, "in", "tbl")
@@ -284,6 +285,8 @@ public final class KsDiff {
         KTable<String, String> t;
         if (name.equals("table-count")) {
           t = g.count().mapValues(v -> v == null ? null : v.toString());
+        } else if (name.equals("table-reduce")) {
+          t = g.reduce((agg, v) -> agg + "+" + v, (agg, v) -> agg + "-" + v, Materialized.with(Serdes.String(), Serdes.String()));
         } else {
           t = g.aggregate(() -> "", (k, v, agg) -> agg + "+" + v, (k, v, agg) -> agg + "-" + v,
               Materialized.with(Serdes.String(), Serdes.String()));
