@@ -35,8 +35,9 @@
 // timestamp 0: epoch (the owner epoch, a 64-bit counter), committed (the
 // version of the last committed flush), pending (the lowest version an
 // uncommitted flush may have written), offset (the changelog offset the
-// data covers, absent if none) and excluded (ranges of versions never to
-// read). ReadInstanceState reads it.
+// data covers, absent if none), inputs (the input offsets the data covers,
+// store.InputOffsets' encoding, absent if none) and excluded (ranges of
+// versions never to read). ReadInstanceState reads it.
 //
 // # Reads
 //
@@ -46,7 +47,11 @@
 // its misses in one ReadRows; Range streams one ReadRows merged with the
 // unflushed writes. The cache (WithCacheSize, 64 MiB per Supplier by
 // default) keeps rows as committed; only the owner writes them, so cached
-// rows stay true until its own flushes, which update them.
+// rows stay true until its own flushes, which update them. An instance
+// never flushed is known empty from its open, and one of at most
+// WithPreload rows (10,000) is read whole by one ReadRows at its first
+// miss: the cache then answers misses too, until it evicts one of the
+// instance's rows.
 //
 // # Flushes and their guarantee
 //
@@ -98,19 +103,29 @@
 //
 // The store is durable by itself and implements store.OffsetKeeper, so the
 // runtime restores only the changelog after the stored offset: next to
-// nothing at each open. The default keeps the changelog anyway, and we
-// recommend it: it is what the runtime rolls back to when it cannot trust a
-// store (FlushAt(-1) after aborted writes, WithTransactions), it rebuilds a
-// table that was lost or restored from an older backup, and it costs one
-// batched Kafka write per commit, not a round trip per record. With
-// store.WithoutChangelog the runtime calls Flush before committing the
-// task's input offsets: a crash between the two reprocesses the records
-// since the last commit over a store that already holds them (at-least-once
-// for the state too), and nothing can rebuild the table.
+// nothing at each open. It also implements store.InputOffsetKeeper: without
+// a changelog, the runtime's FlushInputs stores the task's input offsets in
+// the commit step of the flush, and the task resumes from them, so a crash
+// between the flush and the commit of the offsets applies no record twice.
+// A flush stores one kind of offset at most, the one its data matches:
+// FlushInputs removes the changelog offset, FlushAt the input offsets, and
+// Flush with writes the input offsets (it keeps the changelog offset: the
+// changelog's tail replayed over newer data converges).
+//
+// The default keeps the changelog (store.KeyValue's default for every
+// backend); we recommend store.WithoutChangelog for this store: Bigtable
+// replicates and keeps what it acknowledged, so the changelog's remaining
+// uses are rebuilding a table that was dropped (without one, the tasks then
+// resume from their committed offsets over empty stores) and the runtime's
+// roll back after aborted writes (FlushAt(-1); WithTransactions, whose
+// transactions do not cover Bigtable's writes). A table restored from an
+// older backup holds older data with the matching input offsets: the tasks
+// resume from them and process that input again.
 //
 // A write that finds the buffer full (WithMaxBufferedBytes, 32 MiB) flushes
-// it first, keeping the stored offset; Close does not flush: the writes
-// after the last commit belong to records that will be processed again.
+// it first, keeping the stored changelog offset and removing the input
+// offsets; Close does not flush: the writes after the last commit belong to
+// records that will be processed again.
 //
 // # Client, app profile, credentials
 //

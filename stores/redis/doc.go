@@ -25,7 +25,7 @@
 // under one hash tag, so that they live in one Redis Cluster slot and one
 // script can touch them all:
 //
-//	{ks:<app>:<store>:<partition>}:meta   hash: epoch, owner, layout, offset
+//	{ks:<app>:<store>:<partition>}:meta   hash: epoch, owner, layout, offset, inputs
 //	{ks:<app>:<store>:<partition>}:data   hash: key → value
 //	{ks:<app>:<store>:<partition>}:index  sorted set: every key, score 0
 //
@@ -46,7 +46,11 @@
 //
 // The backend implements store.OffsetKeeper: FlushAt stores the changelog
 // offset with the data in the same script, and the runtime restores only
-// the changelog after it. It does not implement store.Persistent (no local
+// the changelog after it. It implements store.InputOffsetKeeper for stores
+// without changelog: FlushInputs stores the task's input offsets with the
+// data in the same script, and the runtime resumes the task from them. A
+// flush stores one kind of offset at most, the one its data matches: FlushAt
+// drops the input offsets, FlushInputs the changelog offset, Flush both. It does not implement store.Persistent (no local
 // files). Close drops unflushed writes: the runtime flushes before every
 // commit, and the records after the last commit are processed again. An
 // offset is only stored with the data it matches: Flush, and the early
@@ -55,15 +59,22 @@
 //
 // # Changelog
 //
-// Keep the changelog (store.KeyValue's default). Redis acknowledges a
-// script once it ran in memory; whether it survives a Redis crash or
-// failover depends on the server's persistence (RDB snapshots, AOF fsync
-// policy) and replication, which are asynchronous by default. Since data and
-// offset are written by one script, a Redis that lost recent writes comes
-// back with an older offset consistent with its data, or none, and the
-// runtime replays the changelog from there: nothing is lost. The changelog
-// costs a produce per write, batched by franz-go, and restores read only
-// its tail. store.WithoutChangelog() makes Redis the only copy: right when
-// Redis itself is durable enough for the data (AOF with appendfsync always,
-// replicas the application can afford to lose writes to).
+// The default keeps the changelog (store.KeyValue's default for every
+// backend). Redis acknowledges a script once it ran in memory; whether it
+// survives a Redis crash or failover depends on the server's persistence
+// (RDB snapshots, AOF fsync policy) and replication, which are asynchronous
+// by default. Since data and offsets are written by one script, a Redis that
+// lost recent writes comes back with older offsets consistent with its
+// data, or none: with a changelog the runtime replays its tail from there,
+// without one it resumes the input from the stored input offsets. Either
+// way nothing is lost. Only a store instance lost whole (a Redis without
+// persistence restarting, FLUSHALL, eviction) tells them apart: the
+// changelog restores it, while without one the task resumes from its
+// committed offsets over an empty store.
+//
+// store.WithoutChangelog() is the better choice when Redis persists its data
+// and never evicts it (maxmemory-policy noeviction): no changelog topic, no
+// produce per write, and exact state across crashes (a crash between the
+// flush and the commit of the offsets applies no record twice), where the
+// changelog gives at-least-once state. See docs/stores-redis.md.
 package redis

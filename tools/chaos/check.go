@@ -363,6 +363,16 @@ func (v *verdict) ok() bool {
 	return v.Lost == 0 && v.Regressions == 0 && v.CountLoss == 0 && len(v.problems) == 0
 }
 
+// checkExactState adds the problem a store without changelog that keeps
+// its input offsets with its data rules out: a restart resumes from the
+// offsets the state covers, so no record is applied to the state twice
+// and the final counts equal the inputs (outputs may still repeat).
+func (v *verdict) checkExactState() {
+	if v.OverCount > 0 {
+		v.problem("the store keeps its input offsets with its data, yet counts exceed the inputs by %d: records applied to the state twice", v.OverCount)
+	}
+}
+
 // checkExactlyOnce adds the problems exactly-once processing rules out:
 // with transactions, committed outputs hold each input's output once, and
 // the counts (state restored from committed changelogs only) never exceed

@@ -565,3 +565,28 @@ func rankOf(tp *topics, out *kgo.Record) int {
 	}
 	return -1
 }
+
+// A store keeping its input offsets makes the state exact: the replay of
+// outputs passes, a count above the truth fails checkExactState.
+func TestJudgeExactState(t *testing.T) {
+	all := ids(1, 6)
+	tp := newTopics()
+	tp.in(0, "k", all...)
+	tp.outs(0, "k", 1, all[:3]...) // killed after rank 3's output, state flushed at rank 2
+	tp.outs(0, "k", 3, all[2:]...) // resumed at rank 3 from the stored offsets
+	v := tp.judge(false)
+	v.checkExactState()
+	mustPass(t, v)
+	if v.OverCount != 0 || v.Duplicates != 1 {
+		t.Fatalf("over-count %d, duplicates %d; want 0, 1", v.OverCount, v.Duplicates)
+	}
+	tp = newTopics()
+	tp.in(0, "k", all...)
+	tp.outs(0, "k", 1, all[:4]...)
+	tp.outs(0, "k", 4, all[2:]...) // state at rank 3, resumed at rank 3: rank 3 counted twice
+	v = tp.judge(false)
+	v.checkExactState()
+	if v.ok() || v.OverCount != 1 {
+		t.Fatalf("ok %v, over-count %d; want a failure with over-count 1", v.ok(), v.OverCount)
+	}
+}
