@@ -71,7 +71,7 @@ var (
 )
 
 func init() {
-	flag.Var(&variants, "kstreams-variant", "an extra kstreams row, NAME=ARGS: tools/bench/ks/app run with these extra arguments (repeatable), e.g. 'big-fetch=-fetch-partition-bytes 1048576'")
+	flag.Var(&variants, "kstreams-variant", "an extra kstreams row, NAME=ARGS: tools/bench/ks/app run with these extra arguments (repeatable), e.g. 'big-fetch=-fetch-partition-bytes 1048576'; the argument cgroup-memory=BYTES runs the app in a memory cgroup (v1) of that limit, page cache included")
 }
 
 // variantFlag collects -kstreams-variant flags.
@@ -84,7 +84,19 @@ func (v *variantFlag) Set(s string) error {
 	if !ok || name == "" {
 		return fmt.Errorf("-kstreams-variant %q: want NAME=ARGS", s)
 	}
-	*v = append(*v, contender{name: "kstreams-" + name, impl: "kstreams", args: strings.Fields(args)})
+	c := contender{name: "kstreams-" + name, impl: "kstreams"}
+	for _, a := range strings.Fields(args) {
+		if lim, ok := strings.CutPrefix(a, "cgroup-memory="); ok {
+			n, err := strconv.ParseInt(lim, 10, 64)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-kstreams-variant %q: cgroup-memory=%q is not a byte count", s, lim)
+			}
+			c.cgroupMem = n
+			continue
+		}
+		c.args = append(c.args, a)
+	}
+	*v = append(*v, c)
 	return nil
 }
 
@@ -94,6 +106,7 @@ type contender struct {
 	impl       string // kstreams, kafka-streams or parallel-consumer
 	threads    int    // Kafka Streams' stream threads (0: the scenario's default)
 	cacheBytes int64  // Kafka Streams' record cache (0: off)
+	cgroupMem  int64  // run in a memory cgroup of this limit (0: none)
 	args       []string
 }
 
@@ -417,8 +430,30 @@ func (h *harness) startApp(scenario string, c contender, in, out, appID, stateDi
 	pr := &proc{cmd: cmd, done: make(chan error, 1)}
 	pr.start = time.Now()
 	must(cmd.Start())
-	go func() { pr.done <- cmd.Wait(); f.Close() }()
+	cleanup := func() {}
+	if c.cgroupMem > 0 {
+		cleanup = inCgroup(cmd.Process.Pid, c.cgroupMem)
+	}
+	go func() { pr.done <- cmd.Wait(); f.Close(); cleanup() }()
 	return pr
+}
+
+// inCgroup moves pid into a new memory cgroup (v1) limited to limit bytes
+// and returns the function that removes the cgroup once pid exited. The
+// process runs a few milliseconds unlimited first.
+func inCgroup(pid int, limit int64) func() {
+	dir := fmt.Sprintf("/sys/fs/cgroup/memory/ks-bench-%d", pid)
+	must(os.Mkdir(dir, 0o755))
+	must(os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644))
+	return func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "memory.max_usage_in_bytes")); err == nil {
+			log.Printf("cgroup %s: peak usage %s bytes (limit %d), page cache included", dir, strings.TrimSpace(string(b)), limit)
+		}
+		if err := os.Remove(dir); err != nil {
+			log.Printf("removing cgroup %s: %v", dir, err)
+		}
+	}
 }
 
 // stop sends SIGTERM and waits up to 30 s, then SIGKILLs the app.
