@@ -65,7 +65,7 @@ var (
 	profileDir   = flag.String("cpuprofile-dir", "", "write a CPU profile of each kstreams app run here")
 	runTimeout   = flag.Duration("run-timeout", 10*time.Minute, "longest wait for one run's output")
 	rounds       = flag.Int("rounds", 3, "runs of each scenario and contender, alternating the contenders' order from round to round; the report gives medians and spreads (-quick: 1)")
-	ksThreads    = flag.String("ks-threads", "1", "Kafka Streams stream threads for scenarios 1-3, one row per entry: comma-separated numbers, 'cores' for one per core")
+	ksThreads    = flag.String("ks-threads", "1", "Kafka Streams stream threads for scenarios 1-3, one row per entry: comma-separated numbers, 'cores' for one per core; 'none' for no Kafka Streams row")
 	ksCache      = flag.Bool("ks-cache", false, "add a Kafka Streams row with its record cache on (10 MiB, its default) to count and window")
 	variants     variantFlag
 )
@@ -116,6 +116,9 @@ func mainContenders() []contender {
 	cs = append(cs, variants...)
 	seen := map[int]bool{}
 	for _, t := range strings.Split(*ksThreads, ",") {
+		if strings.TrimSpace(t) == "none" {
+			continue // kstreams rows only
+		}
 		n := runtime.NumCPU()
 		if t = strings.TrimSpace(t); t != "cores" {
 			var err error
