@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -71,7 +73,8 @@ type fetchSizer struct {
 	share      int64
 	partitions func() int // partitions fetched; 0 before any is assigned
 
-	cl atomic.Pointer[kgo.Client]
+	cl  atomic.Pointer[kgo.Client]
+	log *slog.Logger // nil for none
 
 	mu                  sync.Mutex
 	batches             int
@@ -138,6 +141,10 @@ func (f *fetchSizer) resize() {
 	f.part, f.max = part, mx
 	if cl := f.cl.Load(); cl != nil {
 		cl.UpdateFetchMaxBytes(mx, part)
+	}
+	if f.log != nil {
+		f.log.Debug("fetch sizes changed", "partition_bytes", part, "fetch_bytes", mx, "partitions", n,
+			"decoded_per_fetched_byte", fmt.Sprintf("%.1f", f.expansion))
 	}
 }
 

@@ -294,6 +294,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 			}
 			return total
 		})
+		r.sizer.log = r.log
 		part, mx := r.sizer.current()
 		opts = append(opts, kgo.FetchMaxPartitionBytes(part), kgo.FetchMaxBytes(mx), kgo.WithHooks(r.sizer))
 	}
