@@ -9,6 +9,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -534,5 +536,69 @@ func TestInputOffsetsSettleBeforeFlush(t *testing.T) {
 	}
 	if !t.Failed() {
 		t.Logf("%d flushes, all consistent", len(st.history))
+	}
+}
+
+// TestInputOffsetsTransactionNotCommitted: with transactions, a store
+// keeping input offsets must not be flushed with offsets whose transaction
+// has not committed: if that transaction then aborts (here: the instance
+// dies while EndTxn hangs), the store would be ahead of the committed
+// offsets with the outputs of the records in between aborted, and resuming
+// from its offsets would lose those outputs for good.
+func TestInputOffsetsTransactionNotCommitted(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, 1, in, out)
+	var hang atomic.Bool
+	c.ControlKey(int16(kmsg.EndTxn), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !hang.Load() {
+			return nil, nil, false
+		}
+		// The instance dies before its transaction ends: EndTxn never
+		// takes effect.
+		c.SleepControl(func() {
+			for hang.Load() {
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+		resp := kreq.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.Version = kreq.GetVersion()
+		resp.ErrorCode = kerr.InvalidProducerEpoch.Code
+		return resp, nil, true
+	})
+	srv := newInputsServer(false)
+	topo, opts := unloggedInputsApp(t, brokers, in, out, appID, srv.supplier())
+	opts = append(opts, kstreams.WithTransactions(), kstreams.WithStateDir(t.TempDir())) // one transactional id for both instances
+	results := collect(t, brokers, out, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+
+	a := startApp(t, topo, opts...)
+	produceKeys(t, brokers, in, "r", 20)
+	waitOutputs(t, results, a, "r", 20)
+	waitFor(t, 30*time.Second, "offset 20 committed", func() bool { return committedOffset(t, brokers, appID, in) == 20 })
+	hang.Store(true)
+	produceKeys(t, brokers, in, "s", 10)
+	time.Sleep(time.Second) // several commit rounds try, and hang in EndTxn
+	st := srv.state("0_0/counts")
+	a.app.Kill()
+	hang.Store(false)
+	a.wait(t)
+	if st.inputs[in] > 20 {
+		t.Errorf("the store was flushed with input offsets %v while the transaction holding their outputs had not committed", st.inputs)
+	}
+
+	b := startApp(t, topo, opts...) // its producer aborts the hung transaction
+	got := waitOutputs(t, results, b, "s", 10)
+	if len(got) != 10 {
+		t.Errorf("%d of the 10 outputs of the uncommitted transaction's records were output again", len(got))
+	}
+	if n := countAfter(t, brokers, in, out, "a", b); n != 7 {
+		t.Errorf("count of a = %d, want 7 (30 records over 5 keys, then the probe)", n)
 	}
 }

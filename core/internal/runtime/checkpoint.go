@@ -98,8 +98,9 @@ func (ds *durableStore) forget() error {
 // Which durable stores flushStores flushes.
 const (
 	loggedStores   = 1 << iota // with a changelog
-	unloggedStores             // without
-	allStores      = loggedStores | unloggedStores
+	unloggedStores             // without, not keeping input offsets
+	inputStores                // without, keeping input offsets
+	allStores      = loggedStores | unloggedStores | inputStores
 )
 
 // flushStores flushes the durable stores of ts before its offsets are
@@ -110,7 +111,14 @@ func (r *Runtime) flushStores(ts *taskState, which int, in store.InputOffsets) e
 		return nil // its stores' changelog offsets are not known yet
 	}
 	for _, ds := range ts.durable {
-		if ds.cl == nil && which&unloggedStores == 0 || ds.cl != nil && which&loggedStores == 0 {
+		kind := unloggedStores
+		switch {
+		case ds.cl != nil:
+			kind = loggedStores
+		case ds.inputs != nil:
+			kind = inputStores
+		}
+		if which&kind == 0 {
 			continue
 		}
 		if err := ds.flush(in); err != nil {

@@ -215,18 +215,13 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	})
 	// Stores without changelog hold the only copy of their state: flushed
 	// before the offsets are committed.
+	// Stores keeping input offsets are flushed only once the transaction
+	// committed (below): flushed before, an abort would leave them ahead of
+	// the committed offsets with the outputs of the records in between
+	// aborted, and resuming from their offsets would lose those outputs.
 	for _, ts := range tasks {
 		if try == kgo.TryCommit && !ts.stopped.Load() {
-			var in store.InputOffsets
-			if ts.keepsInputs() {
-				in = store.InputOffsets{}
-				for topic := range ts.trackers {
-					if pt, ok := points[topic][ts.t.ID().Partition]; ok {
-						in[topic] = pt.off
-					}
-				}
-			}
-			if err := r.flushStores(ts, unloggedStores, in); err != nil {
+			if err := r.flushStores(ts, unloggedStores, nil); err != nil {
 				r.log.Warn("flushing stores failed; aborting the transaction", "task", ts.t.ID().String(), "error", err)
 				try = kgo.TryAbort
 			}
@@ -264,6 +259,26 @@ func (r *Runtime) commitTxn(ctx context.Context, wait time.Duration, final bool)
 	r.txnAborted.Store(false)
 	if committed {
 		r.stats.commits.Add(1)
+		// No unit starts until this returns (holdStarts): the stores hold
+		// the effects of exactly the records below the points committed.
+		// A crash before the flush leaves a store behind the committed
+		// offsets; it resumes from its own, and those records are
+		// processed again.
+		for _, ts := range tasks {
+			if ts.stopped.Load() || !ts.keepsInputs() {
+				continue
+			}
+			in := store.InputOffsets{}
+			for topic := range ts.trackers {
+				if pt, ok := points[topic][ts.t.ID().Partition]; ok {
+					in[topic] = pt.off
+				}
+			}
+			if err := r.flushStores(ts, inputStores, in); err != nil {
+				r.log.Warn("flushing stores with the committed input offsets failed; they resume from their previous flush, and the records since are processed again",
+					"task", ts.t.ID().String(), "error", err)
+			}
+		}
 	}
 	if committed && final {
 		// A clean shutdown: the stores hold exactly what the changelogs
