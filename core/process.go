@@ -229,13 +229,18 @@ func ForEach[K, V any](parent Node[K, V], name string, fn func(Record[K, V]) err
 // processing before and after Through are separate sub-topologies, linked
 // only by the topic. opts configure the sink "<name>-sink" (for example
 // WithPartitioner).
+//
+// A partitions of 0 derives the count when the application creates the
+// topic: that of the topics co-partitioned with it (the other source topics
+// of the sub-topology reading it), as a join after the repartition needs.
+// It is an error at start if that sub-topology reads no other topic.
 func Through[K, V any](parent Node[K, V], name, topic string, partitions int32, keys serde.Serde[K], values serde.Serde[V], opts ...SinkOption[K, V]) Node[K, V] {
 	Sink(parent, name+"-sink", topic, keys, values, opts...)
 	if parent.b == nil {
 		return Node[K, V]{}
 	}
-	if partitions <= 0 {
-		parent.b.errorf("through %q: partition count must be positive, got %d", name, partitions)
+	if partitions < 0 {
+		parent.b.errorf("through %q: partition count must be positive, or 0 to derive it, got %d", name, partitions)
 	}
 	parent.b.managed[topic] = partitions
 	return Source(parent.b, name, []string{topic}, keys, values)

@@ -15,7 +15,8 @@ import (
 
 // ForeignKeyTopics names the two topics through which a foreign-key join's
 // sides exchange records, with their partition counts; the application
-// creates them if missing.
+// creates them if missing. A count of 0 (best left so) takes the count the
+// topic must have (see kstreams.Through).
 type ForeignKeyTopics struct {
 	// Subscription carries the left rows' subscriptions, keyed by foreign
 	// key: it must have the right table topic's partition count.

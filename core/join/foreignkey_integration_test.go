@@ -15,6 +15,7 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store/memory"
 	"github.com/kstreams-go/kstreams/core/table"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -41,7 +42,9 @@ func testForeignKeyOnCluster(t *testing.T, leftJoin bool) {
 	orders, customers, out, appID := "fkorders-"+suffix, "fkcustomers-"+suffix, "fkout-"+suffix, "fk-it-"+suffix
 	kafkatest.CreateTopics(t, brokers, 4, orders, out)
 	kafkatest.CreateTopics(t, brokers, 3, customers)
-	topics := join.ForeignKeyTopics{Subscription: appID + "-sub", SubscriptionPartitions: 3, Response: appID + "-resp", ResponsePartitions: 4}
+	// Counts derived: the subscription topic takes the customers' (3),
+	// the response topic the orders' (4).
+	topics := join.ForeignKeyTopics{Subscription: appID + "-sub", Response: appID + "-resp"}
 
 	b := kstreams.NewBuilder()
 	os := table.FromTopic(b, "orders", orders, serde.String, serde.String, memory.Supplier())
@@ -116,6 +119,13 @@ func testForeignKeyOnCluster(t *testing.T, leftJoin bool) {
 	run(batch(150))
 	run(batch(150))
 
+	details, err := kadm.NewClient(cl).ListTopics(context.Background(), topics.Subscription, topics.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := len(details[topics.Subscription].Partitions), len(details[topics.Response].Partitions); n != 3 || m != 4 {
+		t.Errorf("the app created the subscription topic with %d partitions and the response topic with %d; want 3 and 4", n, m)
+	}
 	got := map[string]string{}
 	results := map[string][]string{}
 	for _, r := range kafkatest.ReadToEnd(t, brokers, out) {

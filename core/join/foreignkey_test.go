@@ -6,6 +6,7 @@ import (
 
 	kstreams "github.com/kstreams-go/kstreams/core"
 	"github.com/kstreams-go/kstreams/core/join"
+	"github.com/kstreams-go/kstreams/core/kstreamstest"
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store/memory"
 	"github.com/kstreams-go/kstreams/core/table"
@@ -84,5 +85,52 @@ func TestForeignKeyBuildErrors(t *testing.T) {
 				t.Errorf("Build: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Partition counts left to derive: the subscription topic gets the right
+// table's (3), the response topic the left table's (4), and rows of any
+// partitions join.
+func TestForeignKeyDerivedPartitions(t *testing.T) {
+	b := kstreams.NewBuilder()
+	orders := table.FromTopic(b, "orders", "orders", serde.String, serde.String, memory.Supplier())
+	customers := table.FromTopic(b, "customers", "customers", serde.String, serde.String, memory.Supplier())
+	j := join.ForeignKey(orders, customers, "fk", customerOf, func(_ string, order, tier string) (string, error) { return order + "/" + tier, nil },
+		join.ForeignKeyTopics{Subscription: "fk-sub", Response: "fk-resp"}, memory.Supplier())
+	kstreams.Sink(j, "out", "out", serde.String, table.Nullable(serde.String))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := kstreamstest.New(topo, kstreamstest.WithPartitions("orders", 4), kstreamstest.WithPartitions("customers", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cust := kstreamstest.Input(d, "customers", serde.String, serde.String)
+	ord := kstreamstest.Input(d, "orders", serde.String, serde.String)
+	for _, in := range []struct {
+		topic      *kstreamstest.InputTopic[string, string]
+		key, value string
+		partition  int32
+	}{{cust, "c1", "gold", 2}, {ord, "o1", "c1:a", 3}, {ord, "o2", "c1:b", 1}, {cust, "c1", "plat", 2}} {
+		if err := in.topic.PipeRecord(kstreams.Record[string, string]{Key: in.key, Value: in.value, Timestamp: t0, Origin: kstreams.Origin{Partition: in.partition}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := kstreamstest.Output(d, "out", serde.String, serde.String).ReadRaw()
+	var got []string
+	for _, r := range raw {
+		got = append(got, string(r.Key)+"="+string(r.Value))
+	}
+	if want := "o1=c1:a/gold o2=c1:b/gold o1=c1:a/plat o2=c1:b/plat"; strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+	resp := map[int32]bool{}
+	for _, r := range kstreamstest.Output(d, "fk-resp", serde.Bytes, serde.Bytes).ReadRaw() {
+		resp[r.Partition] = true
+	}
+	if !resp[3] || !resp[1] || len(resp) != 2 {
+		t.Errorf("answers written to partitions %v of the response topic, want those of the orders (1 and 3)", resp)
 	}
 }

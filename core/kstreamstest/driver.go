@@ -63,7 +63,8 @@ type Option func(*Driver)
 // wall-clock time.
 func WithStartTime(t time.Time) Option { return func(d *Driver) { d.now = t } }
 
-// WithPartitions gives topic n partitions (default 1).
+// WithPartitions gives topic n partitions (default 1; a repartition topic
+// whose count is derived has that of the topics co-partitioned with it).
 func WithPartitions(topic string, n int32) Option {
 	return func(d *Driver) { d.partitions[topic] = n }
 }
@@ -96,6 +97,23 @@ func New(t *kstreams.Topology, opts ...Option) (*Driver, error) {
 	}
 	if err := graph.CheckAppID(d.appID, d.g); err != nil {
 		return nil, fmt.Errorf("kstreamstest: %w", err)
+	}
+	// Repartition topics of derived count (0) take that of the topics
+	// co-partitioned with them.
+	derived, err := d.g.DerivePartitions(func(t string) (int32, bool) {
+		if n, ok := d.partitions[t]; ok && n > 0 {
+			return n, true
+		}
+		if n, managed := d.g.ManagedTopics[t]; managed && n == 0 {
+			return 0, false
+		}
+		return 1, true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kstreamstest: %w", err)
+	}
+	for t, n := range derived {
+		d.partitions[t] = n
 	}
 	for _, st := range d.g.Subtopologies {
 		var n int32 = -1

@@ -27,7 +27,7 @@ type Groups[K, V any] struct {
 // value leaves its old group (the aggregation's subtract) and its new value
 // joins its new group (add); a deleted row only leaves. The changes go
 // through topic, a repartition topic of partitions partitions that the
-// application creates, encoded with keys and values, so that each group is
+// application creates (0: see kstreams.Through), encoded with keys and values, so that each group is
 // aggregated in one task. The nodes are "<name>" (the re-keying) and
 // "<name>-repartition".
 func GroupBy[K, V, K2, V2 any](t Table[K, V], name, topic string, partitions int32, keys serde.Serde[K2], values serde.Serde[V2],

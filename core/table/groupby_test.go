@@ -97,7 +97,7 @@ func TestGroupByReduce(t *testing.T) {
 	}
 	// A group's first value is its aggregate (no separator); the latest
 	// timestamp of a group's changes stamps it.
-	if want := "eu:ann@5 eu:ann+bob@5 eu:ann+bob-ann@5 us:ann@3 eu:ann+bob-ann+cid@5 eu:ann+bob-ann+cid-bob@5";  strings.Join(got, " ") != want {
+	if want := "eu:ann@5 eu:ann+bob@5 eu:ann+bob-ann@5 us:ann@3 eu:ann+bob-ann+cid@5 eu:ann+bob-ann+cid-bob@5"; strings.Join(got, " ") != want {
 		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
 	}
 

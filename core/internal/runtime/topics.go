@@ -118,6 +118,18 @@ func (r *Runtime) prepareTopics(ctx context.Context) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
+	// Repartition topics created with the count of their co-partitioned
+	// topics (a count of 0).
+	derived, err := g.DerivePartitions(func(t string) (int32, bool) {
+		n, ok := r.partitions[t]
+		return n, ok && n > 0
+	})
+	if err != nil {
+		return err
+	}
+	for t, n := range derived {
+		r.partitions[t], internal[t].partitions = n, n
+	}
 	// Co-partitioning, and the changelogs' partition counts.
 	for _, st := range g.Subtopologies {
 		var n int32 = -1
