@@ -12,7 +12,7 @@ func init() {
 }
 
 // String describes the topology as text: its sub-topologies with their nodes,
-// topics and stores, in the order they were added.
+// topics and stores, in the order they were added, then its global stores.
 func (t *Topology) String() string {
 	var sb strings.Builder
 	for i, st := range t.g.Subtopologies {
@@ -48,6 +48,9 @@ func (t *Topology) String() string {
 				fmt.Fprintf(&sb, "    <-- %s\n", names(n.Parents))
 			}
 		}
+	}
+	for _, spec := range t.g.GlobalStores {
+		fmt.Fprintf(&sb, "\nGlobal store: %s (topic: %s)\n", spec.Name(), spec.Source().Topic)
 	}
 	return sb.String()
 }

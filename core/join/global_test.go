@@ -160,6 +160,9 @@ func TestGlobalTableJoinsNoSubtopologies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if desc := topo.String(); !strings.HasSuffix(desc, "\nGlobal store: customers (topic: customers)\n") || strings.Count(desc, "Sub-topology") != 2 {
+		t.Errorf("described as\n%s", desc)
+	}
 	d, err := kstreamstest.New(topo, kstreamstest.WithPartitions("a", 2), kstreamstest.WithPartitions("c", 5))
 	if err != nil {
 		t.Fatalf("streams of different partition counts reading one global table: %v", err)
