@@ -158,3 +158,34 @@ func (b slowBackend) Set(key, value []byte) error {
 	time.Sleep(b.d)
 	return b.Backend.Set(key, value)
 }
+
+// A global table over a topic that does not exist stops the app at start
+// with an error naming the topic.
+func TestIntegrationGlobalTableMissingTopic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	brokers := kafkatest.Brokers(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	orders, customers, out := "gmorders-"+suffix, "gmcustomers-"+suffix, "gmout-"+suffix
+	kafkatest.CreateTopics(t, brokers, 1, orders, out)
+	b := kstreams.NewBuilder()
+	cs := table.Global(b, "customers", customers, serde.String, serde.String, memory.Supplier())
+	kstreams.Sink(join.StreamGlobalTable(kstreams.Source(b, "orders", []string{orders}, serde.String, serde.String), cs, "enrich",
+		func(k, _ string) (string, error) { return k, nil }, func(_, o, c string) (string, error) { return o + c, nil }),
+		"out", out, serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(brokers...), kstreams.WithApplicationID("gm-it-"+suffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = app.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "global topic "+customers+" does not exist (create it before starting the application)") {
+		t.Fatalf("app: %v", err)
+	}
+}
