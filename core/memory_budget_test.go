@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A budget too small to divide is a NewApp error naming the option.
@@ -86,4 +89,42 @@ func TestStoreMemoryHint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Restoring a task's store lists the offsets of its own changelog
+// partition, not of the whole topic: with a task per partition, listing
+// whole topics made an instance's start-up quadratic in its partitions.
+func TestRestoreListsItsPartitionOnly(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	const parts = 32
+	in, out, appID := uniqueName(t, "in"), uniqueName(t, "out"), uniqueName(t, "app")
+	createTopics(t, brokers, parts, in, out)
+	var listed atomic.Int64 // changelog partitions listed
+	c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range kreq.(*kmsg.ListOffsetsRequest).Topics {
+			if strings.HasSuffix(rt.Topic, "-changelog") {
+				listed.Add(int64(len(rt.Partitions)))
+			}
+		}
+		return nil, nil, false
+	})
+	a := startApp(t, countingTopology(t, in, out, memory.Supplier()),
+		kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(appID), kstreams.WithCommitInterval(50*time.Millisecond))
+	sendValues(t, brokers, in, 0, 100)
+	waitCommitted(t, brokers, appID, in, 60*time.Second)
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// Each task lists its partition's start and end: 2 per partition (a
+	// few more if a listing is retried); whole topics would be 2 × 32 × 32.
+	if n := listed.Load(); n > 4*parts {
+		t.Fatalf("%d changelog partitions listed for %d tasks, want about %d (start and end of each task's own)", n, parts, 2*parts)
+	}
+	t.Logf("%d changelog partitions listed for %d tasks", listed.Load(), parts)
 }

@@ -20,10 +20,11 @@ import (
 
 // Runtime is one running application instance.
 type Runtime struct {
-	cfg Config
-	log *slog.Logger
-	cl  *kgo.Client
-	adm *kadm.Client
+	cfg   Config
+	log   *slog.Logger
+	cl    *kgo.Client
+	adm   *kadm.Client
+	admCl *kgo.Client // adm's client, for requests kadm has no call for
 
 	// mu guards tasks. The poll loop holds it while processing a poll's
 	// records; the rebalance callbacks hold it while creating, committing
@@ -222,7 +223,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("creating admin client: %w", err)
 	}
-	r.adm = kadm.NewClient(admCl)
+	r.adm, r.admCl = kadm.NewClient(admCl), admCl
 	defer r.adm.Close()
 	defer r.closeRestoreConsumer()
 	if err := r.prepareTopicsRetrying(ctx); err != nil {
