@@ -66,8 +66,8 @@ func sharesOf(budget int64) budgetShares {
 // stay within share once decoded. franz-go keeps one fetch per broker
 // buffered while the loop processes the previous one, so a fetch gets half
 // the share. It measures how many bytes a fetched byte decodes to (the
-// test data of the benchmarks, repeated bytes, decode to about 15 times
-// their size; JSON with snappy 2-4 times) from franz-go's batch metrics,
+// test data of the benchmarks, repeated bytes compressed with snappy,
+// decode to about 25 times their size) from franz-go's batch metrics,
 // and divides the fetch among the partitions the instance owns.
 type fetchSizer struct {
 	share      int64
