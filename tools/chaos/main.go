@@ -17,6 +17,9 @@
 //	redis-kill9   kill9's kills with the count in Redis (stores/redis, a redis-server of the scenario's own)
 //	redis-kill9-unlogged
 //	              the same without a changelog: Redis alone holds the counts (long mode, or -only)
+//	snapshot-kill9-unlogged
+//	              kill9's kills with the count in Pebble kept in S3 (core/store/snapshot, a versitygw of
+//	              the scenario's own) and no changelog, each restart on an empty state directory
 //
 // Each scenario prints its figures and verdict; the last line is
 // "chaos: N passed, M failed"; the exit status is 1 if any failed (any lost
@@ -68,7 +71,9 @@ type params struct {
 	kill9Records        int
 	kill9Duration       time.Duration
 	killEvery           [2]time.Duration // a kill every [min, max)
-	records             int              // other scenarios
+	snapshotRecords     int              // snapshot-kill9-unlogged
+	snapshotDuration    time.Duration
+	records             int // other scenarios
 	duration            time.Duration
 	poisonRecords       int
 	poisonDuration      time.Duration
@@ -78,12 +83,14 @@ type params struct {
 var modes = map[string]params{
 	"short": {
 		kill9Records: 150_000, kill9Duration: 45 * time.Second, killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
+		snapshotRecords: 20_000, snapshotDuration: 15 * time.Second,
 		records: 45_000, duration: 30 * time.Second,
 		poisonRecords: 12_000, poisonDuration: 10 * time.Second,
 		bounces: 1, scaleLoops: 1,
 	},
 	"long": {
 		kill9Records: 1_000_000, kill9Duration: 8 * time.Minute, killEvery: [2]time.Duration{3 * time.Second, 8 * time.Second},
+		snapshotRecords: 300_000, snapshotDuration: 3 * time.Minute,
 		records: 300_000, duration: 3 * time.Minute,
 		poisonRecords: 60_000, poisonDuration: time.Minute,
 		bounces: 3, scaleLoops: 3,
@@ -154,6 +161,7 @@ var scenarios = []struct {
 	{"partition", 1, runPartition},
 	{"redis-kill9", 1, runRedisKill9(true)},
 	{"redis-kill9-unlogged", 1, runRedisKill9(false)},
+	{"snapshot-kill9-unlogged", 1, runSnapshotKill9},
 	{"broker-kill", 3, runBrokerKill},
 }
 

@@ -36,35 +36,12 @@ func runRedisKill9(changelog bool) scenarioFunc {
 			return err
 		}
 		defer stop()
-		if err := s.setup(ctx, 12); err != nil {
-			return err
-		}
 		flags := []string{"-store", "redis", "-redis", addr}
 		if !changelog {
 			flags = append(flags, "-changelog=false")
 		}
-		ins := s.newInstances(3, flags...)
-		for _, in := range ins {
-			s.start(in)
-		}
-		s.monitor()
 		w := &workload{total: e.p.records, keys: 1000, duration: e.p.duration}
-		if err := s.produce(ctx, w); err != nil {
-			return err
-		}
-		for ctx.Err() == nil {
-			select {
-			case <-w.done:
-			case <-time.After(randDur(e.p.killEvery[0], e.p.killEvery[1])):
-				in := ins[rng.IntN(len(ins))]
-				s.kill(in)
-				sleep(ctx, randDur(500*time.Millisecond, 2*time.Second))
-				s.restart(in)
-				continue
-			}
-			break
-		}
-		if err := s.finish(ctx, ""); err != nil {
+		if err := s.kill9(ctx, w, false, flags...); err != nil {
 			return err
 		}
 		if !changelog && s.v != nil {

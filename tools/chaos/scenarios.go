@@ -19,29 +19,47 @@ func storeFlag() []string {
 // runKill9: three instances over 12 partitions; a random instance is killed
 // with SIGKILL every few seconds and restarted.
 func runKill9(ctx context.Context, e *env, s *scenario) error {
+	w := &workload{total: e.p.kill9Records, keys: 1000, duration: e.p.kill9Duration}
+	return s.kill9(ctx, w, false, storeFlag()...)
+}
+
+// kill9 runs three instances of the app (with flags) over 12 partitions
+// while w is produced, SIGKILLing a random one every few seconds and
+// restarting it (with wipe, on an empty state directory: the disk is
+// lost), then checks the output.
+func (s *scenario) kill9(ctx context.Context, w *workload, wipe bool, flags ...string) error {
 	if err := s.setup(ctx, 12); err != nil {
 		return err
 	}
-	ins := s.newInstances(3, storeFlag()...)
+	ins := s.newInstances(3, flags...)
 	for _, in := range ins {
 		s.start(in)
 	}
 	s.monitor()
-	w := &workload{total: e.p.kill9Records, keys: 1000, duration: e.p.kill9Duration}
 	if err := s.produce(ctx, w); err != nil {
 		return err
 	}
+	wiped := 0
 	for ctx.Err() == nil {
 		select {
 		case <-w.done:
-		case <-time.After(randDur(e.p.killEvery[0], e.p.killEvery[1])):
+		case <-time.After(randDur(s.e.p.killEvery[0], s.e.p.killEvery[1])):
 			in := ins[rng.IntN(len(ins))]
 			s.kill(in)
 			sleep(ctx, randDur(500*time.Millisecond, 2*time.Second))
+			if wipe {
+				if err := os.RemoveAll(in.stateDir); err != nil {
+					return err
+				}
+				wiped++
+			}
 			s.restart(in)
 			continue
 		}
 		break
+	}
+	if wipe {
+		logf("%s: %d restarts on an empty state directory", s.name, wiped)
 	}
 	return s.finish(ctx, "")
 }

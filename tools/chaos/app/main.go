@@ -4,8 +4,11 @@
 // For each input record (key: any string, value: a unique id) it increments
 // the key's count in store "counts" (changelogged) and writes to the output
 // topic, under the same key, {"id": <the input's value>, "count": <new count>}.
-// The store is in memory, in Pebble or in Redis (-store redis -redis
-// host:port), with a changelog unless -changelog=false.
+// The store is in memory, in Pebble, in Redis (-store redis -redis
+// host:port) or in Pebble kept in an S3 bucket (-store snapshot -s3
+// host:port/bucket, core/store/snapshot; credentials from
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), with a changelog unless
+// -changelog=false.
 // Values starting with "poison" make the processor fail; values starting
 // with "garbage" fail to deserialize: the error policies decide what
 // happens to them.
@@ -38,8 +41,12 @@ import (
 	"github.com/kstreams-go/kstreams/core/serde"
 	"github.com/kstreams-go/kstreams/core/store"
 	"github.com/kstreams-go/kstreams/core/store/memory"
+	"github.com/kstreams-go/kstreams/core/store/snapshot"
 	"github.com/kstreams-go/kstreams/stores/pebble"
 	redisstore "github.com/kstreams-go/kstreams/stores/redis"
+	s3store "github.com/kstreams-go/kstreams/stores/s3"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -50,8 +57,9 @@ var (
 	in             = flag.String("in", "", "input topic")
 	out            = flag.String("out", "", "output topic")
 	stateDir       = flag.String("state-dir", "", "state directory")
-	storeKind      = flag.String("store", "memory", "store backend: memory, pebble or redis")
+	storeKind      = flag.String("store", "memory", "store backend: memory, pebble, redis or snapshot")
 	redisAddr      = flag.String("redis", "", "address (host:port) of the Redis server of -store redis")
+	s3Bucket       = flag.String("s3", "", "S3 endpoint and bucket (host:port/bucket, plain HTTP) of -store snapshot")
 	changelog      = flag.Bool("changelog", true, "log the store's writes to a changelog topic (false: store.WithoutChangelog, for a store durable by itself, as redis)")
 	commitInterval = flag.Duration("commit-interval", time.Second, "commit interval")
 	sessionTimeout = flag.Duration("session-timeout", 6*time.Second, "consumer group session timeout")
@@ -110,6 +118,16 @@ func run() error {
 		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr})
 		defer rdb.Close()
 		supplier = redisstore.Supplier(rdb)
+	case "snapshot":
+		endpoint, name, ok := strings.Cut(*s3Bucket, "/")
+		if !ok || name == "" {
+			return errors.New("-store snapshot needs -s3 host:port/bucket")
+		}
+		client, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewEnvAWS()})
+		if err != nil {
+			return fmt.Errorf("-s3: %w", err)
+		}
+		supplier = snapshot.Supplier(s3store.New(client, name), pebble.SnapshotLocal(pebble.WithCacheSize(16<<20)))
 	default:
 		return fmt.Errorf("unknown store %q", *storeKind)
 	}
