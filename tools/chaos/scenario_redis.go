@@ -41,7 +41,7 @@ func runRedisKill9(changelog bool) scenarioFunc {
 			flags = append(flags, "-changelog=false")
 		}
 		w := &workload{total: e.p.records, keys: 1000, duration: e.p.duration}
-		if err := s.kill9(ctx, w, false, flags...); err != nil {
+		if err := s.kill9(ctx, w, e.p.killEvery, false, flags...); err != nil {
 			return err
 		}
 		if !changelog && s.v != nil {

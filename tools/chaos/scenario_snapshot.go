@@ -30,7 +30,10 @@ func runSnapshotKill9(ctx context.Context, e *env, s *scenario) error {
 	}
 	defer stop()
 	w := &workload{total: e.p.snapshotRecords, keys: 1000, duration: e.p.snapshotDuration}
-	if err := s.kill9(ctx, w, true, "-store", "snapshot", "-s3", endpoint+"/"+versitygwBucket, "-changelog=false"); err != nil {
+	// Kills twice as often as kill9: the scenario is short, and a restore
+	// from the bucket is quick.
+	every := [2]time.Duration{e.p.killEvery[0] / 2, e.p.killEvery[1] / 2}
+	if err := s.kill9(ctx, w, every, true, "-store", "snapshot", "-s3", endpoint+"/"+versitygwBucket, "-changelog=false"); err != nil {
 		return err
 	}
 	if s.v != nil {

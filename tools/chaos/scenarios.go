@@ -20,14 +20,14 @@ func storeFlag() []string {
 // with SIGKILL every few seconds and restarted.
 func runKill9(ctx context.Context, e *env, s *scenario) error {
 	w := &workload{total: e.p.kill9Records, keys: 1000, duration: e.p.kill9Duration}
-	return s.kill9(ctx, w, false, storeFlag()...)
+	return s.kill9(ctx, w, e.p.killEvery, false, storeFlag()...)
 }
 
 // kill9 runs three instances of the app (with flags) over 12 partitions
-// while w is produced, SIGKILLing a random one every few seconds and
-// restarting it (with wipe, on an empty state directory: the disk is
+// while w is produced, SIGKILLing a random one every [every[0], every[1])
+// and restarting it (with wipe, on an empty state directory: the disk is
 // lost), then checks the output.
-func (s *scenario) kill9(ctx context.Context, w *workload, wipe bool, flags ...string) error {
+func (s *scenario) kill9(ctx context.Context, w *workload, every [2]time.Duration, wipe bool, flags ...string) error {
 	if err := s.setup(ctx, 12); err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (s *scenario) kill9(ctx context.Context, w *workload, wipe bool, flags ...s
 	for ctx.Err() == nil {
 		select {
 		case <-w.done:
-		case <-time.After(randDur(s.e.p.killEvery[0], s.e.p.killEvery[1])):
+		case <-time.After(randDur(every[0], every[1])):
 			in := ins[rng.IntN(len(ins))]
 			s.kill(in)
 			sleep(ctx, randDur(500*time.Millisecond, 2*time.Second))
