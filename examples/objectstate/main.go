@@ -2,20 +2,28 @@
 // counts in Pebble stores whose state lives in a bucket (core/store/snapshot):
 // source → count per user → sink.
 //
+// The store has no changelog topic (store.WithoutChangelog): the bucket is
+// its only copy. Before each commit of the input offsets, each store
+// instance uploads a snapshot recording those offsets, and the offsets are
+// committed only once it is in the bucket; a restore resumes from the
+// offsets of the snapshot it downloaded, so state and offsets never
+// disagree. With -changelog the store keeps a changelog too: each snapshot
+// then records the changelog offset it covers, and a restore replays only
+// the changelog after it.
+//
 // It runs the application twice, each time with a new, empty state
 // directory, as a deployment whose instances lose their disks does: the
-// first run counts a first batch of views and uploads snapshots of its
-// stores at each commit; the second starts from nothing local, restores
-// each store from the bucket (downloading the newest snapshot's files, then
-// replaying only the changelog after the offset the snapshot covers) and
-// counts a second batch on top. After each run it prints each store
-// instance's manifest: the owner epoch (raised by each open: a stale
-// owner's snapshots are refused), the changelog offset, the files.
+// first run counts a first batch of views; the second starts from nothing
+// local, restores each store from the bucket and counts a second batch on
+// top. After each run it prints each store instance's manifest: the owner
+// epoch (raised by each open: a stale owner's snapshots are refused), the
+// input offsets (or the changelog offset) it covers, the files.
 //
 // With no flags it starts an in-process Kafka cluster and keeps the bucket
 // in a local directory (bucket.Dir). With -s3 it uses an S3 bucket:
 //
 //	go run ./objectstate
+//	go run ./objectstate -changelog
 //	go run ./objectstate -s3 's3://my-bucket/kstreams/?endpoint=127.0.0.1:7070&insecure=true'
 //
 // S3 credentials come from the environment (AWS_ACCESS_KEY_ID and
@@ -64,20 +72,25 @@ const (
 func main() {
 	brokers := flag.String("brokers", "", "comma-separated Kafka brokers; empty starts an in-process cluster")
 	s3URL := flag.String("s3", "", "S3 bucket as s3://bucket/prefix?endpoint=host:port&insecure=true; empty keeps the bucket in a temporary directory")
+	changelog := flag.Bool("changelog", false, "keep a changelog topic too (snapshots then record the changelog offset)")
 	verbose := flag.Bool("v", false, "log what the application does")
 	flag.Parse()
-	if err := run(*brokers, *s3URL, *verbose); err != nil {
+	if err := run(*brokers, *s3URL, *changelog, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "objectstate:", err)
 		os.Exit(1)
 	}
 }
 
-// Topology counts the records of each key in a store kept by counts.
-func Topology(counts store.Supplier) (*kstreams.Topology, error) {
+// Topology counts the records of each key in a store kept by counts, with
+// a changelog topic or without.
+func Topology(counts store.Supplier, changelog bool) (*kstreams.Topology, error) {
 	b := kstreams.NewBuilder()
-	// The store keeps its changelog (the default): a restore downloads the
-	// newest snapshot and replays only the changelog after it.
-	countsStore := kstreams.AddStore(b, store.KeyValue(storeName, serde.String, serde.Int64, counts))
+	var opts []store.SpecOption
+	if !changelog {
+		// The bucket alone: snapshots record the input offsets they cover.
+		opts = append(opts, store.WithoutChangelog())
+	}
+	countsStore := kstreams.AddStore(b, store.KeyValue(storeName, serde.String, serde.Int64, counts, opts...))
 	views := kstreams.Source(b, "views", []string{inputTopic}, serde.String, serde.String)
 	counted := kstreams.Process(views, "count", func() kstreams.Processor[string, string, string, int64] { return &counter{store: countsStore} },
 		kstreams.WithStores(countsStore))
@@ -154,7 +167,7 @@ func openBucket(s3URL string) (bucket.Bucket, func(), error) {
 	return s3.New(client, u.Host, s3.WithPrefix(prefix)), func() {}, nil
 }
 
-func run(brokerList, s3URL string, verbose bool) error {
+func run(brokerList, s3URL string, changelog, verbose bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.DiscardHandler)
@@ -193,7 +206,7 @@ func run(brokerList, s3URL string, verbose bool) error {
 	cl.PollFetches(startCtx) // start consuming output from its current end
 	cancelStart()
 
-	topo, err := Topology(snapshot.Supplier(b, pebble.SnapshotLocal()))
+	topo, err := Topology(snapshot.Supplier(b, pebble.SnapshotLocal()), changelog)
 	if err != nil {
 		return err
 	}
@@ -259,7 +272,11 @@ func printManifests(ctx context.Context, b bucket.Bucket) error {
 		for _, f := range m.Files {
 			size += f.Size
 		}
-		fmt.Printf("  %s  owner epoch %d, changelog offset %d, %d files (%d bytes)\n", name, m.Epoch, m.Offset, len(m.Files), size)
+		covers := fmt.Sprintf("changelog offset %d", m.Offset)
+		if m.Inputs != nil {
+			covers = "input offsets " + m.Inputs.String()
+		}
+		fmt.Printf("  %s  owner epoch %d, %s, %d files (%d bytes)\n", name, m.Epoch, covers, len(m.Files), size)
 	}
 	return nil
 }
