@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,12 +33,13 @@ import (
 // embedded cluster. A child process runs the app and kills itself
 // (SIGKILL) at a chosen point:
 //
-//   - "manifest:N": right after the N-th manifest with input offsets
-//     landed, before the runtime commits those offsets (the store is then
-//     ahead of the committed offsets: the next owner must resume from the
-//     store's offsets, not the committed ones);
-//   - "upload:N": at the first file upload after N manifests with input
-//     offsets (after a commit, before the next manifest).
+//   - "manifest:N": right after the N-th manifest FlushInputs wrote landed,
+//     before the runtime commits those offsets (the store is then ahead of
+//     the committed offsets: the next owner must resume from the store's
+//     offsets, not the committed ones);
+//   - "upload:N": at the first file upload after N such manifests (with
+//     two tasks flushed at each commit, N=4 is after the second commit,
+//     before the next manifest).
 //
 // Every run starts on a new, empty state directory (the disk is lost), so
 // each store comes from the bucket. The parent then finishes the input
@@ -52,12 +54,11 @@ const (
 	rtCrashIn         = "snapshot-rt-in"
 	rtCrashOut        = "snapshot-rt-out"
 	rtCrashKeys       = 20
-	rtCrashRecords    = 3000
 )
 
 // rtTopology counts the inputs per key in a snapshot store without
-// changelog and writes "<id>:<count>" per input. Each record takes a little
-// time, so that a run spans many commits.
+// changelog and writes "<id>:<count>" per input (an input's value is
+// "<id>|<padding>").
 func rtTopology(b bucket.Bucket) (*kstreams.Topology, error) {
 	tb := kstreams.NewBuilder()
 	counts := kstreams.AddStore(tb, store.KeyValue("counts", serde.String, serde.Int64,
@@ -83,7 +84,6 @@ func (c *rtCounter) Init(pc kstreams.ProcessorContext[string, string]) (err erro
 }
 
 func (c *rtCounter) Process(ctx context.Context, r kstreams.Record[string, string]) error {
-	time.Sleep(200 * time.Microsecond)
 	n, _, err := c.counts.Get(r.Key)
 	if err != nil {
 		return err
@@ -92,17 +92,21 @@ func (c *rtCounter) Process(ctx context.Context, r kstreams.Record[string, strin
 	if err := c.counts.Put(r.Key, n); err != nil {
 		return err
 	}
-	return c.pc.Forward(ctx, kstreams.WithValue(r, fmt.Sprintf("%s:%d", r.Value, n)))
+	id, _, _ := strings.Cut(r.Value, "|")
+	return c.pc.Forward(ctx, kstreams.WithValue(r, fmt.Sprintf("%s:%d", id, n)))
 }
 
 func (c *rtCounter) Close() error { return nil }
 
-// killingBucket SIGKILLs its own process at the point its mode names.
+// killingBucket SIGKILLs its own process at the point its mode names. It
+// counts the manifests FlushInputs writes: not the first write of each
+// instance's manifest in the process (its open's claim).
 type killingBucket struct {
 	bucket.Bucket
 	mode      string // "manifest" or "upload"
 	n         int64
-	manifests atomic.Int64 // manifests with input offsets written
+	manifests atomic.Int64
+	claimed   sync.Map // manifest name → true
 }
 
 func (k *killingBucket) Put(ctx context.Context, name string, r io.Reader, size int64, cond bucket.Cond) (string, error) {
@@ -113,7 +117,7 @@ func (k *killingBucket) Put(ctx context.Context, name string, r io.Reader, size 
 			return "", err
 		}
 		v, err := k.Bucket.Put(ctx, name, bytes.NewReader(data), size, cond)
-		if err == nil && bytes.Contains(data, []byte(`"inputs":{`)) {
+		if _, seen := k.claimed.LoadOrStore(name, true); err == nil && seen && bytes.Contains(data, []byte(`"inputs":{`)) {
 			if k.manifests.Add(1) == k.n && k.mode == "manifest" {
 				fmt.Println("killed after a manifest")
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -127,6 +131,14 @@ func (k *killingBucket) Put(ctx context.Context, name string, r io.Reader, size 
 		select {}
 	}
 	return k.Bucket.Put(ctx, name, r, size, cond)
+}
+
+// rtOptions: commits every 200 ms, and a short session, so that a killed
+// member's partitions move on quickly.
+func rtOptions(brokers []string, stateDir string) []kstreams.Option {
+	return []kstreams.Option{kstreams.WithBrokers(brokers...), kstreams.WithApplicationID(rtCrashApp),
+		kstreams.WithStateDir(stateDir), kstreams.WithCommitInterval(200 * time.Millisecond),
+		kstreams.WithSessionTimeout(2 * time.Second), kstreams.WithKgoOptions(kgo.HeartbeatInterval(300 * time.Millisecond))}
 }
 
 func rtCrashChild(brokers, bucketDir, crash string) {
@@ -152,8 +164,8 @@ func rtCrashChild(brokers, bucketDir, crash string) {
 		fail(err)
 	}
 	fmt.Printf("dir %s\n", stateDir)
-	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(strings.Split(brokers, ",")...), kstreams.WithApplicationID(rtCrashApp),
-		kstreams.WithStateDir(stateDir), kstreams.WithCommitInterval(30*time.Millisecond))
+	opts := rtOptions(strings.Split(brokers, ","), stateDir)
+	app, err := kstreams.NewApp(topo, opts...)
 	if err != nil {
 		fail(err)
 	}
@@ -173,7 +185,7 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
-	c, err := embedded.NewCluster(embedded.Topic(rtCrashIn, 2), embedded.Topic(rtCrashOut, 2))
+	c, err := embedded.NewCluster(embedded.Topic(rtCrashIn, 2), embedded.Topic(rtCrashOut, 2), embedded.MinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,19 +198,34 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	want := map[string]int64{}
-	var recs []*kgo.Record
-	for i := range rtCrashRecords {
-		k := fmt.Sprintf("k%02d", i*7%rtCrashKeys)
-		want[k]++
-		recs = append(recs, &kgo.Record{Topic: rtCrashIn, Key: []byte(k), Value: []byte(strconv.Itoa(i))})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	// The input arrives in batches while the children run, as in a steady
+	// stream, until the last child is killed: between batches the tasks
+	// settle, and each commit flushes.
+	produced := 0
+	stopProducing := make(chan struct{})
+	producerDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stopProducing:
+				producerDone <- nil
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var recs []*kgo.Record
+			for range 50 {
+				recs = append(recs, &kgo.Record{Topic: rtCrashIn, Key: []byte(fmt.Sprintf("k%02d", produced*7%rtCrashKeys)), Value: fmt.Appendf(nil, "%d|x", produced)})
+				produced++
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				producerDone <- err
+				return
+			}
+		}
+	}()
 	bucketDir := t.TempDir()
 
-	for _, crash := range []string{"manifest:4", "upload:3", "manifest:6", "upload:5"} {
+	for _, crash := range []string{"manifest:3", "upload:4", "manifest:5"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSnapshotWithoutChangelogCrashes$")
 		cmd.Env = append(os.Environ(), rtCrashEnvBrokers+"="+strings.Join(c.Brokers(), ","), rtCrashEnvBucket+"="+bucketDir, rtCrashEnvCrash+"="+crash)
 		var out bytes.Buffer
@@ -211,6 +238,7 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 		}
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			dumpManifests(t, bucketDir)
 			t.Fatalf("child (%s) ended with %v, not killed; output:\n%s", crash, err, out.String())
 		}
 		committed := rtCommitted(t, ctx, adm)
@@ -221,6 +249,22 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 		}
 	}
 
+	close(stopProducing)
+	if err := <-producerDone; err != nil {
+		t.Fatal(err)
+	}
+	// A last batch for the app that finishes: a partition resumed from its
+	// store's offsets, ahead of the committed one, is committed again only
+	// once it processes a record (the runtime's behaviour, not the store's).
+	var last []*kgo.Record
+	for range 50 {
+		last = append(last, &kgo.Record{Topic: rtCrashIn, Key: []byte(fmt.Sprintf("k%02d", produced*7%rtCrashKeys)), Value: fmt.Appendf(nil, "%d|x", produced)})
+		produced++
+	}
+	want := map[string]int64{}
+	for i := range produced {
+		want[fmt.Sprintf("k%02d", i*7%rtCrashKeys)]++
+	}
 	// Finish the input on another new disk.
 	b, err := bucket.Dir(bucketDir)
 	if err != nil {
@@ -230,16 +274,18 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := kstreams.NewApp(topo, kstreams.WithBrokers(c.Brokers()...), kstreams.WithApplicationID(rtCrashApp),
-		kstreams.WithStateDir(t.TempDir()), kstreams.WithCommitInterval(30*time.Millisecond))
+	app, err := kstreams.NewApp(topo, rtOptions(c.Brokers(), t.TempDir())...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
+	if err := cl.ProduceSync(ctx, last...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	for {
-		if committed := rtCommitted(t, ctx, adm); committed[0]+committed[1] == rtCrashRecords {
+		if committed := rtCommitted(t, ctx, adm); committed[0]+committed[1] == int64(produced) {
 			break
 		}
 		select {
@@ -271,7 +317,7 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 		final[r.Key] = max(final[r.Key], count)
 	}
 	lost := 0
-	for i := range rtCrashRecords {
+	for i := range produced {
 		if !seen[strconv.Itoa(i)] {
 			lost++
 		}
@@ -283,7 +329,7 @@ func TestSnapshotWithoutChangelogCrashes(t *testing.T) {
 		}
 		twice += max(final[k]-n, 0)
 	}
-	t.Logf("%d inputs, %d outputs (%d repeated after the kills), %d lost, %d applied twice", rtCrashRecords, len(outs), len(outs)-len(seen), lost, twice)
+	t.Logf("%d inputs, %d outputs (%d repeated after the kills), %d lost, %d applied twice", produced, len(outs), len(outs)-len(seen), lost, twice)
 	if lost > 0 || twice > 0 {
 		t.Fatalf("%d inputs lost, %d applied twice; want 0 and 0", lost, twice)
 	}
@@ -338,4 +384,18 @@ func rtAhead(t *testing.T, ctx context.Context, bucketDir string, committed map[
 		}
 	}
 	return ahead
+}
+
+// dumpManifests logs the beginning of each manifest in the bucket.
+func dumpManifests(t *testing.T, dir string) {
+	b, _ := bucket.Dir(dir)
+	for info, err := range b.List(context.Background(), "") {
+		if err != nil || !strings.HasSuffix(info.Name, "/manifest") {
+			continue
+		}
+		r, _, _ := b.Get(context.Background(), info.Name)
+		data, _ := io.ReadAll(r)
+		r.Close()
+		t.Logf("%s: %.300s", info.Name, data)
+	}
 }
