@@ -223,7 +223,7 @@ func (r *Runtime) adjustFetchOffsets(_ context.Context, offsets map[string]map[i
 					offsets[t] = map[int32]kgo.Offset{}
 				}
 				offsets[t][p] = kgo.NewOffset().At(off).WithEpoch(-1)
-				ts.trackers[t].clearSkip() // the metadata describes the committed offset
+				ts.trackers[t].resumeAt(off)
 				r.log.Info("resuming from the input offsets stored with the task's state", "task", ts.t.ID().String(),
 					"topic", t, "partition", p, "offset", off, "committed", committedString(committed, t))
 			}

@@ -235,7 +235,7 @@ func (r *Runtime) rebuildPending(ctx context.Context) error {
 			}
 			if s, ok := seek[topic]; ok {
 				at = s
-				ts.trackers[topic].clearSkip()
+				ts.trackers[topic].resumeAt(s)
 			}
 			if rewind[topic] == nil {
 				rewind[topic] = map[int32]kgo.EpochOffset{}

@@ -136,11 +136,16 @@ func (t *partTracker) setSkip(done []int64) {
 	t.hasSkip.Store(true)
 }
 
-// clearSkip forgets the complete offsets setSkip recorded: the partition
-// resumes from somewhere other than the offset they were committed with.
-func (t *partTracker) clearSkip() {
+// resumeAt makes the partition resume at offset, not at the committed one
+// (see resumeInputs): the complete offsets setSkip recorded (which describe
+// the committed offset) are forgotten, and offset is committable at once,
+// so the group's commit reaches it even if no record follows.
+func (t *partTracker) resumeAt(offset int64) {
 	t.mu.Lock()
 	t.skip = nil
+	if t.next < 0 && len(t.entries) == 0 {
+		t.next = offset
+	}
 	t.mu.Unlock()
 	t.hasSkip.Store(false)
 }
