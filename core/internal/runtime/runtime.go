@@ -56,6 +56,7 @@ type Runtime struct {
 	rewound        map[string]map[int32]bool // partitions rewound in this loop iteration: their polled records are dropped (loop only)
 	syncWork       []syncPartition           // a poll's partitions of synchronous tasks (loop only; see process)
 	syncGroups     [][]int                   // syncWork's indexes by task (loop only)
+	syncCost       int64                     // moving average of a synchronous record's processing time, ns (loop only; see processSyncTasks)
 	given          map[string]map[int32]bool // partitions given up (revoked, lost) since the loop last processed (guarded by mu)
 
 	lease     *lease                       // see lease.go
