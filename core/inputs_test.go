@@ -271,15 +271,7 @@ func TestInputOffsetsStoredWithState(t *testing.T) {
 		t.Fatalf("%d FlushInputs and %d plain Flush calls; want FlushInputs only", st.flushes, st.plain)
 	}
 	// Every stored flush is consistent: its counts sum to its offset.
-	for _, h := range st.history {
-		var sum int64
-		for _, n := range countsOf(t, h.data) {
-			sum += n
-		}
-		if sum != h.inputs[in] {
-			t.Errorf("a flush stored counts summing to %d with input offset %d", sum, h.inputs[in])
-		}
-	}
+	checkFlushesConsistent(t, st, in)
 }
 
 // TestInputOffsetsResumeAheadOfCommit: a crash between the store's flush and
@@ -531,15 +523,7 @@ func TestInputOffsetsSettleBeforeFlush(t *testing.T) {
 	if len(st.history) < 3 {
 		t.Fatalf("%d flushes: the test did not exercise commits during processing", len(st.history))
 	}
-	for _, h := range st.history {
-		var sum int64
-		for _, n := range countsOf(t, h.data) {
-			sum += n
-		}
-		if sum != h.inputs[in] {
-			t.Errorf("a flush stored counts summing to %d with input offset %d", sum, h.inputs[in])
-		}
-	}
+	checkFlushesConsistent(t, st, in)
 	if !t.Failed() {
 		t.Logf("%d flushes, all consistent", len(st.history))
 	}
@@ -606,5 +590,20 @@ func TestInputOffsetsTransactionNotCommitted(t *testing.T) {
 	}
 	if n := countAfter(t, brokers, in, out, "a", b); n != 7 {
 		t.Errorf("count of a = %d, want 7 (30 records over 5 keys, then the probe)", n)
+	}
+}
+
+// checkFlushesConsistent checks that every flush st recorded holds counts
+// summing to its input offset of topic in: exactly the records below it.
+func checkFlushesConsistent(t *testing.T, st inputsInstance, in string) {
+	t.Helper()
+	for _, h := range st.history {
+		var sum int64
+		for _, n := range countsOf(t, h.data) {
+			sum += n
+		}
+		if sum != h.inputs[in] {
+			t.Errorf("a flush stored counts summing to %d with input offset %d", sum, h.inputs[in])
+		}
 	}
 }
